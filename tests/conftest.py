@@ -1,0 +1,32 @@
+"""Shared fixtures: a test city with real keys, and a guard that proves verification stays offline."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests import the factory as a plain module
+
+
+@pytest.fixture
+def city():
+    from factory import TestCity
+
+    return TestCity()
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a socket or resolve a name fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted during verification")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    yield

@@ -1,0 +1,46 @@
+"""Read the QR text from a photo or scan of a card (PNG or JPEG), with zxing-cpp.
+
+Optional extra: ``pip install cityid[image]``.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from .errors import MalformedError
+
+#: A phone photo is ~12 MP; anything far larger is refused before decoding.
+MAX_PIXELS = 40_000_000
+MAX_BYTES = 20 * 1024 * 1024
+IMAGE_FORMATS = ("PNG", "JPEG")
+
+
+def decode_image(data: bytes) -> str:
+    """The text of the card's QR code in an image.  MalformedError when there is none."""
+    try:
+        import zxingcpp
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError("image decoding needs the 'image' extra: pip install 'cityid[image]'") from exc
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise MalformedError("no image received")
+    if len(data) > MAX_BYTES:
+        raise MalformedError("the image file is too large")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise MalformedError("the image has too many pixels")
+                gray = image.convert("L")
+    except MalformedError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MalformedError("the file is not a readable PNG or JPEG image") from None
+    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+    texts = [barcode.text for barcode in found if barcode.valid and barcode.text]
+    if not texts:
+        raise MalformedError("no QR code found in the image; retake the photo closer, flat and in focus")
+    # A photo of a whole card may show both faces; prefer a city credential.
+    return next((text for text in texts if text.startswith("CID")), texts[0])

@@ -1,0 +1,169 @@
+"""Verify a scanned card: the one call partners make.
+
+    cred = Verifier(trust, purpose="museum").verify(scanned_text)
+
+Returns a :class:`VerifiedCredential` holding only the claims the purpose may
+see, or raises a :class:`~verifier_sdk.errors.VerificationError` subclass whose
+``code`` says why.  Nothing here touches the network or writes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from .errors import (
+    ExpiredError,
+    MalformedError,
+    NotYetValidError,
+    PurposeNotSatisfiedError,
+    RevokedError,
+    StatusStaleError,
+    StatusUnavailableError,
+    SuspendedError,
+    UntrustedIssuerError,
+)
+from .format import jws
+from .format.qr import decode_qr
+from .format.sdjwt import SDJWT, resolve
+from .format.statuslist import StatusList, StatusListToken
+from .format.strict import is_numeric_date
+from .keybinding import verify_key_binding
+from .purpose import Purpose, resolve_purpose
+from .timeutil import epoch, to_datetime
+from .trust import TrustStore
+
+#: Header types of an SD-JWT VC ("vc+sd-jwt" is the name older drafts used).
+CREDENTIAL_TYPES = ("dc+sd-jwt", "vc+sd-jwt")
+#: QR texts start with this family prefix; decode_qr checks the version after it.
+QR_PREFIX = "CID"
+#: Far above any card (a version-40 QR holds 4296 characters); refuse before parsing.
+MAX_INPUT_CHARS = 64 * 1024
+_STATUS_ERRORS = {1: RevokedError, 2: SuspendedError}
+
+
+@dataclass(frozen=True)
+class VerifiedCredential:
+    """A card face that passed every check.  ``claims`` holds only what the purpose may see."""
+
+    claims: Mapping[str, Any]
+    vct: str
+    issuer: str
+    expires_at: datetime
+    status: str | None
+    purpose: str
+    key_bound: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:  # claim values stay out of logs and tracebacks
+        return f"VerifiedCredential(vct={self.vct!r}, purpose={self.purpose!r}, claims=<{len(self.claims)} hidden>)"
+
+
+class Verifier:
+    """Checks card faces against a :class:`TrustStore` for one :class:`Purpose`."""
+
+    def __init__(self, trust: TrustStore, purpose: str | Purpose = "bank", *, clock_skew: timedelta = timedelta(minutes=5)) -> None:
+        if not isinstance(trust, TrustStore):
+            raise TypeError("trust must be a TrustStore (TrustStore.load or TrustStore.from_jwks)")
+        self.trust = trust
+        self.purpose = resolve_purpose(purpose)
+        self._skew = clock_skew.total_seconds()
+
+    def verify(self, text: str, now: datetime | float | None = None, *, nonce: str | None = None, aud: str | None = None) -> VerifiedCredential:
+        """Verify QR text (``CID1:...``) or a compact SD-JWT (optionally with a KB-JWT).
+
+        ``now`` defaults to the current time.  ``nonce``/``aud`` are needed when the
+        purpose requires key binding.  Raises a VerificationError subclass.
+        """
+        now_ts = epoch(now)
+        if not isinstance(text, str):
+            raise MalformedError("expected the scanned text as a string")
+        if len(text) > MAX_INPUT_CHARS:
+            raise MalformedError("the scanned text is far too long to be a card")
+        sd_jwt = SDJWT.parse(decode_qr(text) if text.startswith(QR_PREFIX) else text)
+
+        # The issuer and key come from the trust store; the token only names them.
+        unverified_header = sd_jwt.jws.unverified_header("credential")
+        unverified_payload = sd_jwt.jws.unverified_payload("credential")
+        if unverified_payload.get("iss") != self.trust.issuer:
+            raise UntrustedIssuerError("this card was not issued by the city this verifier trusts")
+        key = self.trust.key_for(unverified_header.get("kid"), now_ts)
+        jws.check_header(unverified_header, key.alg, CREDENTIAL_TYPES, "credential")
+        jws.verify_signature(sd_jwt.jws, key.alg, key.public_key, "credential")
+        payload = unverified_payload  # signature checked: from here on it is the city's word
+
+        vct = payload.get("vct")
+        if not isinstance(vct, str) or not vct:
+            raise MalformedError("credential has no type (vct)")
+        expires = self._check_validity(payload, now_ts)
+        claims = resolve(payload, sd_jwt.disclosures)
+        status = self._check_status(claims.get("status"), now_ts)
+
+        key_bound = False
+        if self.purpose.require_key_binding:
+            verify_key_binding(sd_jwt, payload, nonce=nonce, aud=aud, now=now_ts, max_age=self.purpose.key_binding_max_age.total_seconds(), skew=self._skew)
+            key_bound = True
+
+        if not self.purpose.accepts_type(vct):
+            raise PurposeNotSatisfiedError("this QR code is not the one for this desk; scan the card's other code")
+        missing = self.purpose.required_claims.difference(claims)
+        if missing:
+            raise PurposeNotSatisfiedError(f"this card does not carry what this desk needs ({', '.join(sorted(missing))})")
+        return VerifiedCredential(
+            claims={name: claims[name] for name in sorted(self.purpose.claims) if name in claims},
+            vct=vct,
+            issuer=payload["iss"],
+            expires_at=expires,
+            status=status,
+            purpose=self.purpose.name,
+            key_bound=key_bound,
+            labels=self.purpose.labels,
+        )
+
+    def _check_validity(self, payload: Mapping[str, Any], now: float) -> datetime:
+        exp = payload.get("exp")
+        if exp is None:
+            raise MalformedError("credential has no expiry date (exp)")
+        for name in ("exp", "nbf", "iat"):
+            if name in payload and not is_numeric_date(payload[name]):
+                raise MalformedError(f"credential claim {name} is not a date")
+        if now >= exp:
+            raise ExpiredError(f"the card expired on {to_datetime(exp):%Y-%m-%d}")
+        if payload.get("nbf", now) > now + self._skew:
+            raise NotYetValidError(f"the card is valid only from {to_datetime(payload['nbf']):%Y-%m-%d %H:%M} UTC")
+        if payload.get("iat", now) > now + self._skew:
+            raise NotYetValidError("the card claims to be issued in the future; check this computer's clock")
+        return to_datetime(exp)
+
+    def _check_status(self, status: Any, now: float) -> str | None:
+        if status is None:
+            if self.purpose.require_status:
+                raise StatusUnavailableError("this card carries no revocation status")
+            return None
+        reference = status.get("status_list") if isinstance(status, dict) else None
+        if not isinstance(reference, dict):
+            raise MalformedError("credential status must name a status list")
+        idx, uri = reference.get("idx"), reference.get("uri")
+        if not isinstance(idx, int) or isinstance(idx, bool) or not isinstance(uri, str):
+            raise MalformedError("credential status needs an integer idx and a uri")
+        entry = self.trust.status_list(uri)
+        if isinstance(entry, StatusListToken):
+            if entry.expired(now):
+                raise StatusStaleError("the revocation data has expired; sync the trust data")
+            if now - entry.iat > self.purpose.max_status_age.total_seconds():
+                raise StatusStaleError(f"the revocation data is older than this desk allows ({self.purpose.max_status_age.days} days); sync the trust data")
+            entry = entry.status_list
+        value = _lookup(entry, idx)
+        if value in _STATUS_ERRORS:
+            raise _STATUS_ERRORS[value]()
+        if value != 0:
+            raise StatusUnavailableError("the card has a status this verifier does not understand")
+        return "valid"
+
+
+def _lookup(status_list: StatusList, idx: int) -> int:
+    try:
+        return status_list[idx]
+    except IndexError:
+        raise StatusUnavailableError("the card's status index is outside the revocation list") from None
