@@ -22,7 +22,7 @@ from .errors import (
     VerificationError,
 )
 from .format import jws
-from .format.statuslist import StatusList, StatusListToken, verify_status_list_token
+from .format.statuslist import MAX_TOKEN_CHARS, StatusList, StatusListToken, verify_status_list_token
 from .format.strict import is_numeric_date, json_object
 from .timeutil import to_datetime
 
@@ -31,7 +31,6 @@ BUNDLE_TYP = "cityid-trust+jwt"
 ROOT_KEY_FILE = "root-key.pem"
 _STATUS_PATH = re.compile(r"status/[A-Za-z0-9_-]{1,64}\.jwt")
 _MAX_BUNDLE_BYTES = 1 << 20
-_MAX_STATUS_BYTES = 4 << 20
 
 KeySource = Union[str, bytes, Mapping[str, Any], Path, Any]
 
@@ -90,7 +89,7 @@ class TrustStore:
         store = cls(bundle["iss"], bundle["keys"], version=bundle["version"], bundle_issued_at=bundle["iat"])
         for uri, relative in bundle["status_lists"]:
             try:
-                token = _read_text(bundle_path.parent / relative, _MAX_STATUS_BYTES, "status list", StatusUnavailableError)
+                token = _read_text(bundle_path.parent / relative, MAX_TOKEN_CHARS, "status list", StatusUnavailableError)
                 store.status_lists[uri] = verify_status_list_token(token, store.status_key_lookup, expected_sub=uri)
             except VerificationError as exc:
                 store.problems[uri] = exc
