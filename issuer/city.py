@@ -1,0 +1,204 @@
+"""The ``Issuer``: one city's keys, configuration and registry, and everything the card office does with them."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from verifier_sdk.timeutil import epoch
+
+from . import cardnumber, config as city_config, lifecycle
+from .batch import BatchReport, run_batch
+from .cards import missing_glyphs
+from .config import CityConfig
+from .errors import IssuerError, KeyStoreError
+from .faces import CardParams, card_faces
+from .keys import KeyStore, check_new_passphrase, passphrase_from_env
+from .output import artwork, write_card_folder
+from .publish import publish
+from .records import PersonRecord, RowError, check_record
+from .registry import REVOKED, SUSPENDED, VALID, Registry
+
+LOCK_FILE = ".lock"
+LOCK_WAIT_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """A freshly issued card: its number, expiry and each face's QR text (``faces["id"]`` ...)."""
+
+    card_number: str
+    expires_at: datetime
+    faces: dict[str, str]
+    status_uri: str
+    status_idx: int
+    kid: str
+    folder: Path | None = None
+
+
+def _today_and_expiry(config: CityConfig, now: float) -> tuple[date, int]:
+    """Issue date (UTC) and exp: the end of the expiry day, so all cards issued on one day share exp."""
+    today = datetime.fromtimestamp(now, tz=timezone.utc).date()
+    last_day = today + timedelta(days=config.validity_days)
+    end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    return today, int(end.timestamp()) - 1
+
+
+class Issuer:
+    """A city's issuer.  Create with :meth:`init`, reopen with :meth:`open`; use as a context manager."""
+
+    def __init__(self, city_dir: Path, config: CityConfig, keys: KeyStore, registry: Registry) -> None:
+        self.dir = Path(city_dir)
+        self.config = config
+        self.keys = keys
+        self.registry = registry
+
+    # -- lifecycle of the city itself ---------------------------------------------------------
+    @classmethod
+    def init(cls, city_dir: str | Path, issuer: str = "https://id.example.gov", passphrase: str | None = None,
+             insecure_demo: bool = False, now: Any = None, config: CityConfig | None = None) -> "Issuer":
+        """Create a new city: root key, issuing key k1, registry key, ``city.json`` and the registry."""
+        city_dir = Path(city_dir)
+        if city_dir.exists() and any(city_dir.iterdir()):
+            raise IssuerError(f"{city_dir} is not empty", "choose a new directory for a new city")
+        cfg = config or city_config.default_config(issuer, insecure_demo=insecure_demo)
+        cfg = city_config.validate(replace(cfg, insecure_demo=insecure_demo))
+        secret_pass = None if insecure_demo else check_new_passphrase(passphrase or passphrase_from_env())
+        city_dir.mkdir(parents=True, exist_ok=True)
+        keys = KeyStore.create(city_dir, secret_pass)
+        city_config.save(city_dir, cfg)
+        registry = Registry.create(city_dir, keys.registry_secret(), cfg.status_list_capacity)
+        start = int(epoch(now))
+        keys.new_issuing_key("k1")
+        with registry.transaction():
+            registry.add_issuing_key("k1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start))
+        return cls(city_dir, cfg, keys, registry)
+
+    @classmethod
+    def open(cls, city_dir: str | Path, passphrase: str | None = None) -> "Issuer":
+        """Open an existing city.  ``passphrase`` None reads ``CITYID_PASSPHRASE``."""
+        city_dir = Path(city_dir)
+        cfg = city_config.load(city_dir)
+        secret_pass = None
+        if not cfg.insecure_demo:
+            text = passphrase or passphrase_from_env()
+            if not text:
+                raise KeyStoreError("the city's keys are encrypted and no passphrase was given",
+                                    "set CITYID_PASSPHRASE (or pass passphrase=)")
+            secret_pass = text.encode("utf-8")
+        keys = KeyStore(city_dir, secret_pass)
+        return cls(city_dir, cfg, keys, Registry.open(city_dir, keys.registry_secret()))
+
+    def close(self) -> None:
+        self.registry.close()
+
+    def __enter__(self) -> "Issuer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One writer per city: a second issuing process waits briefly, then refuses."""
+        fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise IssuerError("another cityid-issuer process is working on this city",
+                                          "wait for it to finish, then run the command again") from None
+                    time.sleep(0.2)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- issuance ---------------------------------------------------------------------------------
+    def _signing_kid(self, now: float) -> str:
+        key = self.registry.current_key()
+        if now > key.not_before + self.config.key_issuing_days * 86400:
+            raise IssuerError(f"issuing key {key.kid} has been in use longer than key_issuing_days",
+                              "run `cityid-issuer rotate-key DIR`, then issue again")
+        return key.kid
+
+    def missing_glyphs(self, record: PersonRecord) -> bool:
+        return missing_glyphs(record.given_name + record.family_name, self.config.card_font)
+
+    def issue_card(self, record: Mapping[str, Any], now: Any = None, out_dir: str | Path | None = None) -> IssuedCard:
+        """Issue one card from a record (given_name, family_name, birthdate, ...); optionally write its print folder."""
+        at = epoch(now)
+        today, expires_at = _today_and_expiry(self.config, at)
+        try:
+            person = check_record(dict(record), today, self.config.max_name_length)
+        except RowError as exc:
+            raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
+        with self._exclusive():
+            kid = self._signing_kid(at)
+            vcts = tuple(face.vct for face in self.config.faces)
+            with self.registry.transaction():
+                number = person.card_number or self._free_number()
+                card_hash = self.registry.card_hash(number)
+                if self.registry.has_card(card_hash):
+                    raise IssuerError("that card number is already issued", "leave card_number empty to get a new one")
+                list_no, idx = self.registry.reserve_card(card_hash, vcts, today.isoformat(), expires_at, kid,
+                                                          self.config.status_list_fill)
+        params = CardParams(number, list_no, idx, today, expires_at, kid)
+        faces = card_faces(self.config, person, params, self.keys.issuing_key(kid))
+        folder = None
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            folder = write_card_folder(Path(out_dir), number, artwork(self.config, person, params, faces), faces)
+        return IssuedCard(number, datetime.fromtimestamp(expires_at, tz=timezone.utc), faces,
+                          self.config.status_list_uri(list_no), idx, kid, folder)
+
+    def _free_number(self) -> str:
+        while True:
+            number = cardnumber.random_number()
+            if not self.registry.has_card(self.registry.card_hash(number)):
+                return number
+
+    def issue_batch(self, input_path: str | Path, out_dir: str | Path, now: Any = None, workers: int | None = None,
+                    progress: bool = True) -> BatchReport:
+        """Issue every good row of a CSV / JSON Lines file into ``out_dir``; resumable after a crash."""
+        at = epoch(now)
+        today, expires_at = _today_and_expiry(self.config, at)
+        with self._exclusive():
+            self._signing_kid(at)
+            return run_batch(self, Path(input_path), Path(out_dir), today=today, expires_at=expires_at,
+                             workers=workers if workers is not None else (os.cpu_count() or 1), progress=progress)
+
+    # -- after issuance ---------------------------------------------------------------------------
+    def revoke(self, card_number: str, now: Any = None) -> None:
+        """Revoke a card for good (lost, stolen, replaced).  Takes effect at the next publish."""
+        with self._exclusive():
+            lifecycle.set_card_status(self, card_number, REVOKED)
+
+    def suspend(self, card_number: str, now: Any = None) -> None:
+        """Suspend a card until :meth:`reinstate`."""
+        with self._exclusive():
+            lifecycle.set_card_status(self, card_number, SUSPENDED)
+
+    def reinstate(self, card_number: str, now: Any = None) -> None:
+        """Lift a suspension (a revoked card cannot be reinstated)."""
+        with self._exclusive():
+            lifecycle.set_card_status(self, card_number, VALID)
+
+    def rotate_key(self, compromised: bool = False, now: Any = None) -> str:
+        """Start signing with a new issuing key; returns its kid."""
+        with self._exclusive():
+            return lifecycle.rotate_key(self, compromised=compromised, now=int(epoch(now)))
+
+    def publish(self, out_dir: str | Path, now: Any = None) -> Path:
+        """Write the trust publication folder (bundle, status lists, root key) atomically."""
+        with self._exclusive():
+            return publish(self, Path(out_dir), int(epoch(now)))

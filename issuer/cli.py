@@ -1,0 +1,146 @@
+"""``cityid-issuer``: the card office's command line.
+
+Exit codes: 0 ok, 1 failure (including bad input rows), 2 usage.  Errors are one
+line plus what to do next; never a traceback, never a claim value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import IssuerError
+from .keys import PASSPHRASE_ENV
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cityid-issuer", description="Issue, revoke and publish city ID cards.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("init", help="create a new city (keys, config, registry)")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--issuer", default="https://id.example.gov", help="issuer identifier (https URL)")
+    p.add_argument("--insecure-demo", action="store_true", help="store keys unencrypted (demos and tests only)")
+    p = sub.add_parser("issue", help="issue cards from a CSV or JSON Lines file")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--no-progress", action="store_true")
+    p = sub.add_parser("revoke", help="revoke, suspend or reinstate a card")
+    p.add_argument("dir", type=Path)
+    p.add_argument("card_number")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--suspend", action="store_true")
+    group.add_argument("--reinstate", action="store_true")
+    p = sub.add_parser("rotate-key", help="start signing with a new issuing key")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--compromised", action="store_true", help="withdraw the old key: every card it signed fails")
+    p = sub.add_parser("publish", help="write the trust publication folder partners sync")
+    p.add_argument("dir", type=Path)
+    p.add_argument("out", type=Path)
+    p = sub.add_parser("demo", help="create a demo city with sample cards and a publication")
+    p.add_argument("dir", type=Path)
+    return parser
+
+
+def _passphrase(new: bool) -> str | None:
+    """From the environment, else a prompt on a terminal (never an argument: it would land in shell history)."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value or not sys.stdin.isatty():
+        return value
+    first = getpass.getpass("City key passphrase: ")
+    if new and getpass.getpass("Repeat the passphrase: ") != first:
+        raise IssuerError("the passphrases do not match", "run the command again")
+    return first
+
+
+def _open(city_dir: Path):  # noqa: ANN202
+    from .city import Issuer
+    from .config import load
+
+    passphrase = None if load(city_dir).insecure_demo else _passphrase(new=False)
+    return Issuer.open(city_dir, passphrase=passphrase)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .city import Issuer
+
+    if args.command == "init":
+        passphrase = None if args.insecure_demo else _passphrase(new=True)
+        with Issuer.init(args.dir, issuer=args.issuer, passphrase=passphrase, insecure_demo=args.insecure_demo):
+            pass
+        print(f"City created in {args.dir}. Next: cityid-issuer issue {args.dir} --input FILE --out DIR")
+        if args.insecure_demo:
+            print("WARNING: keys are stored unencrypted (--insecure-demo). Never issue real cards from this city.")
+        return EXIT_OK
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo(args.dir)
+    with _open(args.dir) as city:
+        if args.command == "issue":
+            if args.workers is not None and args.workers < 1:
+                raise IssuerError("--workers must be at least 1", "omit it to use all cores")
+            report = city.issue_batch(args.input, args.out, workers=args.workers,
+                                      progress=not args.no_progress and sys.stderr.isatty())
+            for line, reason in report.failed:
+                print(f"line {line}: {reason}", file=sys.stderr)
+            for line, reason in report.warnings:
+                print(f"line {line}: warning: {reason}", file=sys.stderr)
+            print(report.summary())
+            if report.failed:
+                print("Fix the rows listed above and run the same command again: finished rows are not issued twice.",
+                      file=sys.stderr)
+            return EXIT_OK if report.ok else EXIT_FAILURE
+        if args.command == "revoke":
+            action = city.suspend if args.suspend else city.reinstate if args.reinstate else city.revoke
+            action(args.card_number)
+            done = "suspended" if args.suspend else "reinstated" if args.reinstate else "revoked"
+            print(f"Card {done}. Run `cityid-issuer publish` so partners learn it.")
+            return EXIT_OK
+        if args.command == "rotate-key":
+            kid = city.rotate_key(compromised=args.compromised)
+            print(f"New issuing key {kid}." + (" The old key is withdrawn: reissue the cards it signed." if args.compromised else ""))
+            print("Run `cityid-issuer publish` so partners learn it.")
+            return EXIT_OK
+        if args.command == "publish":
+            out = city.publish(args.out)
+            print(f"Published to {out}. Copy the folder to {city.config.publication_url} (any static host).")
+            return EXIT_OK
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) and EXIT_USAGE
+    try:
+        return _run(args)
+    except IssuerError as exc:
+        print(f"cityid-issuer: error: {exc.message}" + (f" -- {exc.advice}" if exc.advice else ""), file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("cityid-issuer: interrupted; run the same command again to continue", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:  # file-system trouble; card folders are named by card number, so no paths under them
+        where = f": {exc.filename}" if exc.filename and not re.search(r"\d{12}", str(exc.filename)) else ""
+        print(f"cityid-issuer: error: {exc.strerror or type(exc).__name__}{where} -- check the paths and disk space",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # noqa: BLE001 - a bug: no traceback (it could hold claim values), just the type
+        print(f"cityid-issuer: unexpected error ({type(exc).__name__}) -- please report it; "
+              "rerunning the same command is safe", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

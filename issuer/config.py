@@ -1,0 +1,171 @@
+"""The city's configuration file (``city.json``): issuer identity, card faces, validity, URLs.
+
+Faces are configuration, not code.  A face may only carry claims the issuer knows
+how to fill, and never address, contact details, place of origin or immigration
+status: those names are refused outright so a config edit cannot put them on a card.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .files import write_atomic
+
+CONFIG_FILE = "city.json"
+CONFIG_FORMAT = 1
+
+#: Claims the issuer can fill from an enrolment record (plus any age_over_NN).
+KNOWN_CLAIMS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible")
+AGE_CLAIM = re.compile(r"age_over_(\d{1,3})")
+#: Substrings of claim names that would put a resident at risk if printed on a card.
+FORBIDDEN_CLAIM_PARTS = (
+    "address", "street", "locality", "postal", "zip", "city", "region", "country",
+    "email", "phone", "contact", "birth_place", "place_of_birth", "birthplace", "origin",
+    "nationality", "citizenship", "immigration", "visa", "residency", "legal_status",
+)
+
+
+@dataclass(frozen=True)
+class Face:
+    """One purpose-scoped credential printed as its own QR code."""
+
+    name: str
+    vct: str
+    claims: tuple[str, ...]
+    disclosable: tuple[str, ...] = ()
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class CityConfig:
+    issuer: str
+    faces: tuple[Face, ...]
+    validity_days: int = 5 * 365
+    status_list_uri_base: str = ""
+    publication_url: str = ""
+    status_list_capacity: int = 2**20
+    #: Open the next status list when this share of the current one is used (random allocation stays cheap).
+    status_list_fill: float = 0.5
+    status_list_ttl: int = 86400
+    status_list_lifetime_hours: int = 72
+    #: How long one issuing key may sign before it must be rotated.
+    key_issuing_days: int = 365
+    max_name_length: int = 100
+    card_title: str = "Municipal ID"
+    #: Optional TrueType font for printed names (e.g. a Noto font covering the city's scripts).
+    card_font: str = ""
+    #: QR mask pattern 0-7, or None to let segno pick the best-scoring one (8x slower QR encoding).
+    qr_mask: int | None = None
+    insecure_demo: bool = False
+    format: int = CONFIG_FORMAT
+
+    def status_list_uri(self, list_no: int) -> str:
+        return f"{self.status_list_uri_base.rstrip('/')}/{list_no}"
+
+    def face(self, name: str) -> Face:
+        for face in self.faces:
+            if face.name == name:
+                return face
+        raise ConfigError(f"no card face named {name!r}", "check the faces in city.json")
+
+
+def default_faces() -> tuple[Face, ...]:
+    return (
+        Face("id", "urn:cityid:id:1", ("given_name", "family_name", "birthdate", "card_number"), (), "ID - banks"),
+        Face("perks", "urn:cityid:perks:1",
+             ("age_over_18", "age_over_21", "age_over_65", "museum_tier", "rx_eligible"), (), "Perks - museums, pharmacies"),
+    )
+
+
+def default_config(issuer: str, *, insecure_demo: bool = False) -> CityConfig:
+    base = issuer.rstrip("/")
+    return validate(CityConfig(
+        issuer=issuer, faces=default_faces(), status_list_uri_base=f"{base}/status",
+        publication_url=f"{base}/trust/", insecure_demo=insecure_demo,
+    ))
+
+
+def check_claim_name(name: str) -> None:
+    """Refuse claim names that must never be on a card, and names the issuer cannot fill."""
+    lowered = name.lower()
+    if any(part in lowered for part in FORBIDDEN_CLAIM_PARTS):
+        raise ConfigError(f"claim {name!r} is not allowed on any card face",
+                          "cards never carry address, contact details, place of origin or immigration status")
+    if name not in KNOWN_CLAIMS and not AGE_CLAIM.fullmatch(name):
+        raise ConfigError(f"claim {name!r} is unknown to the issuer",
+                          f"faces may list {', '.join(KNOWN_CLAIMS)} and age_over_NN")
+
+
+def validate(config: CityConfig) -> CityConfig:
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?", config.issuer):
+        raise ConfigError("issuer must be an https URL such as https://id.example.gov", "fix 'issuer' in city.json")
+    if not config.faces:
+        raise ConfigError("no card faces configured", "add at least one face to city.json")
+    names, vcts = set(), set()
+    for face in config.faces:
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", face.name) or face.name in names:
+            raise ConfigError(f"face name {face.name!r} is invalid or repeated", "use short lowercase names")
+        if not face.vct or face.vct in vcts:
+            raise ConfigError(f"face {face.name!r} needs its own vct", "give every face a distinct vct")
+        if not face.claims or len(set(face.claims)) != len(face.claims):
+            raise ConfigError(f"face {face.name!r} lists no claims or repeats one", "fix its claim list")
+        for claim in face.claims:
+            check_claim_name(claim)
+        if not set(face.disclosable) <= set(face.claims):
+            raise ConfigError(f"face {face.name!r}: disclosable claims must be among its claims", "fix 'disclosable'")
+        names.add(face.name)
+        vcts.add(face.vct)
+    if not (1 <= config.validity_days <= 20 * 365):
+        raise ConfigError("validity_days must be between 1 and 7300", "fix city.json")
+    if not (16 <= config.status_list_capacity <= 2**24) or config.status_list_capacity % 8:
+        raise ConfigError("status_list_capacity must be a multiple of 8 between 16 and 2**24", "fix city.json")
+    if not (0.05 <= config.status_list_fill <= 0.9):
+        raise ConfigError("status_list_fill must be between 0.05 and 0.9", "fix city.json")
+    if config.qr_mask is not None and config.qr_mask not in range(8):
+        raise ConfigError("qr_mask must be null or 0-7", "fix city.json")
+    if not config.status_list_uri_base.startswith("https://"):
+        raise ConfigError("status_list_uri_base must be an https URL", "fix city.json")
+    return config
+
+
+def to_json(config: CityConfig) -> str:
+    data = asdict(config)
+    data["faces"] = {f["name"]: {k: list(v) if isinstance(v, tuple) else v for k, v in f.items() if k != "name"}
+                     for f in data["faces"]}
+    order = ["format", "issuer", "faces"]
+    return json.dumps({k: data[k] for k in order} | {k: v for k, v in data.items() if k not in order},
+                      indent=2, ensure_ascii=False) + "\n"
+
+
+def from_json(text: str) -> CityConfig:
+    try:
+        data: dict[str, Any] = json.loads(text)
+        faces = tuple(
+            Face(name, spec["vct"], tuple(spec["claims"]), tuple(spec.get("disclosable", ())), spec.get("label", ""))
+            for name, spec in data.pop("faces").items()
+        )
+        if data.get("format", CONFIG_FORMAT) != CONFIG_FORMAT:
+            raise ConfigError("city.json is from another version of cityid", "upgrade cityid-issuer")
+        return validate(CityConfig(faces=faces, **data))
+    except ConfigError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"city.json is not valid ({type(exc).__name__})", "compare it with a fresh `cityid-issuer init`") from None
+
+
+def load(city_dir: Path) -> CityConfig:
+    path = Path(city_dir) / CONFIG_FILE
+    try:
+        return from_json(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found", "run `cityid-issuer init DIR` first or check the directory") from None
+
+
+def save(city_dir: Path, config: CityConfig) -> None:
+    write_atomic(Path(city_dir) / CONFIG_FILE, to_json(validate(config)).encode("utf-8"), mode=0o644)
+

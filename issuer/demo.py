@@ -1,0 +1,48 @@
+"""``cityid-issuer demo DIR``: a throwaway city with fictional residents, one revoked and one expired card."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from .city import Issuer
+
+#: Fictional people, in several scripts (the card office's batches look like this).
+SAMPLE_PEOPLE = [
+    {"given_name": "Ana María", "family_name": "Pérez Quispe", "birthdate": "1988-03-14", "museum_tier": "gold", "rx_eligible": True},
+    {"given_name": "Дмитрий", "family_name": "Коваленко", "birthdate": "1956-11-02", "museum_tier": "silver"},
+    {"given_name": "فاطمة", "family_name": "الحسيني", "birthdate": "2001-07-30", "rx_eligible": True},
+    {"given_name": "Nguyễn", "family_name": "Thị Lan", "birthdate": "1979-01-09", "museum_tier": "standard"},
+    {"given_name": "Kwame", "family_name": "Mensah", "birthdate": "1949-05-21", "museum_tier": "gold", "rx_eligible": True},
+]
+EXPIRED_PERSON = {"given_name": "Yael", "family_name": "Ben-David", "birthdate": "1990-09-09"}
+
+
+def run_demo(city_dir: Path, now: datetime | None = None) -> int:
+    city_dir = Path(city_dir)
+    now = now or datetime.now(timezone.utc)
+    cards_dir, publication = city_dir / "cards", city_dir / "publication"
+    with Issuer.init(city_dir, issuer="https://id.example.gov", insecure_demo=True, now=now) as city:
+        people = city_dir / "demo-people.jsonl"
+        people.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in SAMPLE_PEOPLE), "utf-8")
+        report = city.issue_batch(people, cards_dir, now=now, workers=2, progress=False)
+        numbers = sorted(p.name for p in cards_dir.iterdir() if p.is_dir())
+        # An expired card: issued long ago, so its exp is in the past.
+        expired = city.issue_card(EXPIRED_PERSON, now=now - timedelta(days=city.config.validity_days + 30), out_dir=cards_dir)
+        revoked = numbers[0]
+        city.revoke(revoked)
+        city.publish(publication, now=now)
+    valid = numbers[1]
+    print(f"Demo city in {city_dir}: {report.issued + 1} cards in {cards_dir} (one revoked, one expired), "
+          f"publication in {publication}.")
+    print("Verify a card (the QR text is in each card folder; the PNGs can be scanned too):")
+    for label, number, face, purpose in (("valid, bank desk", valid, "id", "bank"),
+                                         ("valid, museum desk", valid, "perks", "museum"),
+                                         ("revoked", revoked, "id", "bank"),
+                                         ("expired", expired.card_number, "id", "bank")):
+        print(f"  # {label}\n  cityid-verify --trust {publication} --root-key {publication / 'root-key.pem'} "
+              f"--purpose {purpose} \"$(cat {cards_dir / number / (face + '.txt')})\"")
+    print(f"  # or scan the picture: cityid-verify --trust {publication} --root-key {publication / 'root-key.pem'} "
+          f"--purpose bank {cards_dir / valid / 'front.png'}")
+    return 0 if report.ok else 1

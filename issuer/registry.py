@@ -1,0 +1,234 @@
+"""The card registry (SQLite, WAL): what revocation and publication need, and nothing personal.
+
+Per card it keeps a keyed hash of the card number (HMAC-SHA256 under the city's
+registry secret, so a stolen file cannot be matched against card numbers), the
+status list and random index, the faces' vct, issue date, expiry, issuing kid and
+status.  Never a name, birth date or any other claim value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from . import cardnumber
+from .errors import RegistryError
+
+REGISTRY_FILE = "registry.sqlite"
+SCHEMA_VERSION = 1
+VALID, REVOKED, SUSPENDED = 0, 1, 2
+
+_SCHEMA = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE issuing_keys (
+    kid TEXT PRIMARY KEY, alg TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,
+    retired_at INTEGER, withdrawn INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE status_lists (list_no INTEGER PRIMARY KEY, capacity INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE cards (
+    card_hash BLOB PRIMARY KEY, list_no INTEGER NOT NULL REFERENCES status_lists(list_no), idx INTEGER NOT NULL,
+    vcts TEXT NOT NULL, issued_on TEXT NOT NULL, expires_at INTEGER NOT NULL,
+    kid TEXT NOT NULL REFERENCES issuing_keys(kid), status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),
+    UNIQUE (list_no, idx)) WITHOUT ROWID;
+CREATE INDEX cards_by_kid ON cards (kid, expires_at);
+CREATE TABLE batch_rows (
+    batch BLOB NOT NULL, line INTEGER NOT NULL, row_hash BLOB NOT NULL, card_hash BLOB NOT NULL UNIQUE,
+    done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (batch, line)) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class CardRow:
+    card_hash: bytes
+    list_no: int
+    idx: int
+    vcts: tuple[str, ...]
+    issued_on: str
+    expires_at: int
+    kid: str
+    status: int
+
+
+@dataclass(frozen=True)
+class IssuingKeyRow:
+    kid: str
+    alg: str
+    not_before: int
+    not_after: int
+    retired_at: int | None
+    withdrawn: bool
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    # FULL: a reservation must survive power loss before its card is printed.
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA secure_delete=ON")
+    return db
+
+
+class Registry:
+    """One open registry.  Only one process writes (the issuing process); workers never touch it."""
+
+    def __init__(self, db: sqlite3.Connection, secret: bytes) -> None:
+        self.db = db
+        self._secret = secret
+
+    @classmethod
+    def create(cls, city_dir: Path, secret: bytes, capacity: int) -> "Registry":
+        path = Path(city_dir) / REGISTRY_FILE
+        if path.exists():
+            raise RegistryError("a registry already exists here", "use a new directory for a new city")
+        db = _connect(path)
+        with _transaction(db):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('bundle_version', '0')", (str(SCHEMA_VERSION),))
+            db.execute("INSERT INTO status_lists (list_no, capacity) VALUES (1, ?)", (capacity,))
+        return cls(db, secret)
+
+    @classmethod
+    def open(cls, city_dir: Path, secret: bytes) -> "Registry":
+        path = Path(city_dir) / REGISTRY_FILE
+        if not path.is_file():
+            raise RegistryError(f"no registry in {city_dir}", "run `cityid-issuer init DIR` first or check the directory")
+        try:
+            db = _connect(path)
+            result = db.execute("PRAGMA quick_check").fetchall()
+            if result != [("ok",)]:
+                raise RegistryError("the registry file is corrupted (SQLite integrity check failed); it was not modified",
+                                    "stop issuing and restore registry.sqlite from the latest backup")
+            row = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError:
+            raise RegistryError("the registry file is corrupted or not a cityid registry; it was not modified",
+                                "stop issuing and restore registry.sqlite from the latest backup") from None
+        if row is None or row[0] != str(SCHEMA_VERSION):
+            raise RegistryError("the registry is from another version of cityid", "use the matching cityid-issuer version")
+        return cls(db, secret)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def transaction(self):  # noqa: ANN201 - context manager
+        return _transaction(self.db)
+
+    # -- keyed hashes: the only link from a card number (or an input row) to the registry
+    def card_hash(self, card_number: str) -> bytes:
+        return hmac.new(self._secret, b"card-number\0" + card_number.encode("ascii"), hashlib.sha256).digest()
+
+    def keyed_hash(self, label: str, data: bytes) -> bytes:
+        return hmac.new(self._secret, label.encode("ascii") + b"\0" + data, hashlib.sha256).digest()
+
+    def derived_card_number(self, batch: bytes, line: int, attempt: int) -> str:
+        """The card number a batch assigns to a line; recomputable on resume, so it is never stored."""
+        return cardnumber.derived_number(self._secret, batch, line, attempt)
+
+    # -- meta
+    def meta(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))
+
+    # -- issuing keys
+    def add_issuing_key(self, kid: str, not_before: int, not_after: int, alg: str = "ES256") -> None:
+        self.db.execute("INSERT INTO issuing_keys (kid, alg, not_before, not_after) VALUES (?, ?, ?, ?)",
+                        (kid, alg, not_before, not_after))
+
+    def issuing_keys(self) -> list[IssuingKeyRow]:
+        rows = self.db.execute("SELECT kid, alg, not_before, not_after, retired_at, withdrawn FROM issuing_keys "
+                               "ORDER BY CAST(substr(kid, 2) AS INTEGER)").fetchall()
+        return [IssuingKeyRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
+    def current_key(self) -> IssuingKeyRow:
+        active = [k for k in self.issuing_keys() if k.retired_at is None]
+        if not active:
+            raise RegistryError("the registry lists no active issuing key", "run `cityid-issuer rotate-key DIR`")
+        return active[-1]
+
+    def retire_key(self, kid: str, retired_at: int, not_after: int, withdrawn: bool) -> None:
+        self.db.execute("UPDATE issuing_keys SET retired_at = ?, not_after = ?, withdrawn = ? WHERE kid = ?",
+                        (retired_at, not_after, int(withdrawn), kid))
+
+    def last_expiry(self, kid: str) -> int | None:
+        return self.db.execute("SELECT max(expires_at) FROM cards WHERE kid = ?", (kid,)).fetchone()[0]
+
+    # -- cards
+    def reserve_card(self, card_hash: bytes, vcts: tuple[str, ...], issued_on: str, expires_at: int, kid: str,
+                     fill: float) -> tuple[int, int]:
+        """Insert a card with a fresh random status index (call inside a transaction)."""
+        list_no, capacity, used = self.db.execute(
+            "SELECT list_no, capacity, used FROM status_lists ORDER BY list_no DESC LIMIT 1").fetchone()
+        if used + 1 > capacity * fill:
+            list_no += 1
+            self.db.execute("INSERT INTO status_lists (list_no, capacity) VALUES (?, ?)", (list_no, capacity))
+        while True:  # a random index, never in issuance order; retries are rare below the fill threshold
+            idx = secrets.randbelow(capacity)
+            if self.db.execute("SELECT 1 FROM cards WHERE list_no = ? AND idx = ?", (list_no, idx)).fetchone() is None:
+                break
+        try:
+            self.db.execute("INSERT INTO cards (card_hash, list_no, idx, vcts, issued_on, expires_at, kid) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (card_hash, list_no, idx, " ".join(vcts), issued_on, expires_at, kid))
+        except sqlite3.IntegrityError:
+            raise RegistryError("this card number is already in the registry", "use another card number") from None
+        self.db.execute("UPDATE status_lists SET used = used + 1 WHERE list_no = ?", (list_no,))
+        return list_no, idx
+
+    def card(self, card_hash: bytes) -> CardRow | None:
+        row = self.db.execute("SELECT card_hash, list_no, idx, vcts, issued_on, expires_at, kid, status "
+                              "FROM cards WHERE card_hash = ?", (card_hash,)).fetchone()
+        if row is None:
+            return None
+        return CardRow(row[0], row[1], row[2], tuple(row[3].split()), row[4], row[5], row[6], row[7])
+
+    def has_card(self, card_hash: bytes) -> bool:
+        return self.db.execute("SELECT 1 FROM cards WHERE card_hash = ?", (card_hash,)).fetchone() is not None
+
+    def set_status(self, card_hash: bytes, status: int) -> None:
+        self.db.execute("UPDATE cards SET status = ? WHERE card_hash = ?", (status, card_hash))
+
+    def set_card_kid(self, card_hash: bytes, kid: str) -> None:
+        self.db.execute("UPDATE cards SET kid = ? WHERE card_hash = ?", (kid, card_hash))
+
+    def status_lists(self) -> list[tuple[int, int]]:
+        return self.db.execute("SELECT list_no, capacity FROM status_lists ORDER BY list_no").fetchall()
+
+    def statuses(self, list_no: int) -> Iterator[tuple[int, int]]:
+        """(index, status) of the cards on one list that are not valid (valid is the list's default)."""
+        yield from self.db.execute("SELECT idx, status FROM cards WHERE list_no = ? AND status != 0", (list_no,))
+
+    def card_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM cards").fetchone()[0]
+
+    # -- batch journal: which input line became which card (by keyed hashes only)
+    def journal_rows(self, batch: bytes) -> dict[int, tuple[bytes, bytes, bool]]:
+        rows = self.db.execute("SELECT line, row_hash, card_hash, done FROM batch_rows WHERE batch = ?", (batch,))
+        return {line: (row_hash, card_hash, bool(done)) for line, row_hash, card_hash, done in rows}
+
+    def journal_add(self, batch: bytes, line: int, row_hash: bytes, card_hash: bytes) -> None:
+        self.db.execute("INSERT INTO batch_rows (batch, line, row_hash, card_hash) VALUES (?, ?, ?, ?)",
+                        (batch, line, row_hash, card_hash))
+
+    def journal_done(self, batch: bytes, lines: list[int]) -> None:
+        self.db.executemany("UPDATE batch_rows SET done = 1 WHERE batch = ? AND line = ?", [(batch, n) for n in lines])
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

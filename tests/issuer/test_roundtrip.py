@@ -1,0 +1,135 @@
+"""Every face of every issued card verifies with verifier_sdk; statuses and key changes give the right codes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from issuer_samples import NOW, PEOPLE, write_jsonl
+
+from verifier_sdk import TrustStore, VerificationError, Verifier
+from verifier_sdk.format.jws import CompactJWS
+from verifier_sdk.format.qr import decode_qr
+from verifier_sdk.imaging import decode_image
+
+LATER = NOW + timedelta(days=1)
+
+
+def trust(pub):
+    return TrustStore.load(pub, root_key=pub / "root-key.pem")
+
+
+def code_of(store, text, purpose="bank", now=LATER):
+    try:
+        Verifier(store, purpose=purpose).verify(text, now=now)
+    except VerificationError as exc:
+        return exc.code
+    return "valid"
+
+
+def test_batch_cards_verify_for_every_purpose(demo_city, tmp_path):
+    report = demo_city.issue_batch(write_jsonl(tmp_path / "people.jsonl", PEOPLE), tmp_path / "out",
+                                   now=NOW, workers=2, progress=False)
+    assert report.ok and report.issued == len(PEOPLE), report.failed
+    pub = demo_city.publish(tmp_path / "pub", now=NOW)
+    store = trust(pub)
+    folders = sorted(p for p in (tmp_path / "out").iterdir())
+    assert len(folders) == len(PEOPLE)
+    seen_people = set()
+    for folder in folders:
+        id_text = (folder / "id.txt").read_text().strip()
+        perks_text = (folder / "perks.txt").read_text().strip()
+        bank = Verifier(store, purpose="bank").verify(id_text, now=LATER)
+        assert bank.claims["card_number"] == folder.name and bank.status == "valid"
+        person = next(p for p in PEOPLE if p["birthdate"] == bank.claims["birthdate"])
+        assert (bank.claims["given_name"], bank.claims["family_name"]) == (person["given_name"], person["family_name"])
+        museum = Verifier(store, purpose="museum").verify(perks_text, now=LATER)
+        assert "given_name" not in museum.claims and "birthdate" not in museum.claims
+        assert museum.claims.get("museum_tier") == person.get("museum_tier")
+        pharmacy = Verifier(store, purpose="pharmacy").verify(perks_text, now=LATER)
+        assert pharmacy.claims == {"rx_eligible": person.get("rx_eligible") in (True, "yes", "true")}
+        assert code_of(store, perks_text, "bank") == "purpose_not_satisfied"
+        seen_people.add(person["birthdate"])
+        for name in ("front.png", "back.png", "front.svg", "back.svg"):
+            assert (folder / name).stat().st_size > 1000
+    assert len(seen_people) == len(PEOPLE)
+
+
+def test_face_layout_and_age_flags(demo_city):
+    card = demo_city.issue_card({"given_name": "Mia", "family_name": "Kim", "birthdate": "2008-03-02"}, now=NOW)
+    jwt = CompactJWS.split(decode_qr(card.faces["perks"]).rstrip("~"))
+    assert jwt.unverified_header() == {"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k1"}
+    payload = jwt.unverified_payload()
+    assert list(payload) == ["iss", "vct", "exp", "status", "age_over_18", "age_over_21", "age_over_65", "rx_eligible"]
+    assert payload["age_over_18"] is False  # 18 tomorrow
+    assert "birthdate" not in payload
+    id_payload = CompactJWS.split(decode_qr(card.faces["id"]).rstrip("~")).unverified_payload()
+    assert list(id_payload)[:4] == ["iss", "vct", "exp", "status"]
+    assert id_payload["status"] == payload["status"] and id_payload["exp"] == payload["exp"]
+
+
+def test_printed_png_scans_back_to_the_qr_text(demo_city, tmp_path):
+    card = demo_city.issue_card(PEOPLE[2], now=NOW, out_dir=tmp_path / "out")
+    assert decode_image((card.folder / "front.png").read_bytes()) == card.faces["id"]
+    assert decode_image((card.folder / "back.png").read_bytes()) == card.faces["perks"]
+
+
+def test_revoke_suspend_reinstate_expire(demo_city, tmp_path):
+    cards = [demo_city.issue_card(p, now=NOW) for p in PEOPLE[:4]]
+    expired = demo_city.issue_card(PEOPLE[4], now=NOW - timedelta(days=demo_city.config.validity_days + 2))
+    demo_city.revoke(cards[0].card_number)
+    demo_city.suspend(cards[1].card_number)
+    demo_city.suspend(cards[2].card_number)
+    demo_city.reinstate(cards[2].card_number)
+    store = trust(demo_city.publish(tmp_path / "pub", now=NOW))
+    assert [code_of(store, c.faces["id"]) for c in cards] == ["revoked", "suspended", "valid", "valid"]
+    assert code_of(store, cards[0].faces["perks"], "museum") == "revoked"
+    assert code_of(store, expired.faces["id"]) == "expired"
+    from issuer import IssuerError
+
+    with pytest.raises(IssuerError, match="final"):
+        demo_city.reinstate(cards[0].card_number)
+    with pytest.raises(IssuerError, match="no card"):
+        demo_city.revoke("100000000008")
+
+
+def test_rotation_keeps_old_cards_and_compromise_withdraws(demo_city, tmp_path):
+    old = demo_city.issue_card(PEOPLE[0], now=NOW)
+    assert demo_city.rotate_key(now=NOW) == "k2"
+    new = demo_city.issue_card(PEOPLE[1], now=NOW)
+    assert new.kid == "k2"
+    store = trust(demo_city.publish(tmp_path / "pub", now=NOW))
+    assert code_of(store, old.faces["id"]) == "valid" and code_of(store, new.faces["id"]) == "valid"
+    assert store.version == 1
+    assert demo_city.rotate_key(compromised=True, now=NOW) == "k3"
+    store = trust(demo_city.publish(tmp_path / "pub", now=NOW))
+    assert store.version == 2
+    assert code_of(store, old.faces["id"]) == "valid"  # k1 was retired normally, not compromised
+    assert code_of(store, new.faces["id"]) == "unknown_key"  # k2 withdrawn
+    newest = demo_city.issue_card(PEOPLE[3], now=NOW)
+    assert code_of(store, newest.faces["id"]) == "valid"
+
+
+def test_status_indexes_are_random_and_unique(demo_city):
+    rows = demo_city.registry.db.execute("SELECT list_no, idx FROM cards").fetchall()
+    assert rows == []
+    idx = [demo_city.issue_card(PEOPLE[i % len(PEOPLE)], now=NOW).status_idx for i in range(20)]
+    assert len(set(idx)) == 20 and idx != sorted(idx)
+
+
+def test_status_list_rolls_over_when_full(tmp_path):
+    from dataclasses import replace
+
+    from issuer import Issuer
+    from issuer.config import default_config
+
+    config = replace(default_config("https://id.example.gov", insecure_demo=True), status_list_capacity=16,
+                     status_list_fill=0.5)
+    with Issuer.init(tmp_path / "c", insecure_demo=True, now=NOW, config=config) as city:
+        cards = [city.issue_card(PEOPLE[i % len(PEOPLE)], now=NOW) for i in range(20)]
+        assert {c.status_uri for c in cards} == {f"https://id.example.gov/status/{n}" for n in (1, 2, 3)}
+        city.revoke(cards[-1].card_number)
+        store = trust(city.publish(tmp_path / "pub", now=NOW))
+        assert sorted(p.name for p in (tmp_path / "pub" / "status").iterdir()) == ["1.jwt", "2.jwt", "3.jwt"]
+        assert code_of(store, cards[-1].faces["id"]) == "revoked"
+        assert code_of(store, cards[0].faces["id"]) == "valid"
