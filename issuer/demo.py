@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .city import Issuer
+from .config import CONFIG_FILE, load
+from .errors import IssuerError
 
 #: Fictional people, in several scripts (the card office's batches look like this).
 SAMPLE_PEOPLE = [
@@ -22,6 +25,7 @@ EXPIRED_PERSON = {"given_name": "Yael", "family_name": "Ben-David", "birthdate":
 def run_demo(city_dir: Path, now: datetime | None = None) -> int:
     city_dir = Path(city_dir)
     now = now or datetime.now(timezone.utc)
+    _clear_earlier_demo(city_dir)
     cards_dir, publication = city_dir / "cards", city_dir / "publication"
     with Issuer.init(city_dir, issuer="https://id.example.gov", insecure_demo=True, now=now) as city:
         people = city_dir / "demo-people.jsonl"
@@ -46,3 +50,12 @@ def run_demo(city_dir: Path, now: datetime | None = None) -> int:
     print(f"  # or scan the picture: cityid-verify --trust {publication} --root-key {publication / 'root-key.pem'} "
           f"--purpose bank {cards_dir / valid / 'front.png'}")
     return 0 if report.ok else 1
+
+
+def _clear_earlier_demo(city_dir: Path) -> None:
+    """A demo may be run again: replace an earlier demo city, but never touch anything else."""
+    if not city_dir.exists() or not any(city_dir.iterdir()):
+        return
+    if not (city_dir / CONFIG_FILE).exists() or not load(city_dir).insecure_demo:
+        raise IssuerError(f"{city_dir} exists and is not a demo city", "choose another folder for the demo")
+    shutil.rmtree(city_dir)

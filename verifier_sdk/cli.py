@@ -28,8 +28,11 @@ _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("serve", "sync"):
-        from .app.commands import main as app_main  # needs the 'app' extra
-
+        try:
+            from .app.commands import main as app_main
+        except ImportError as exc:
+            print(f"cityid-verify {argv[0]}: needs the 'app' extra: pip install 'cityid[app]' ({exc.name} is missing)", file=sys.stderr)
+            return EXIT_USAGE
         return app_main(argv)
     args = _parser().parse_args(argv)
     try:
@@ -94,9 +97,11 @@ def _read_input(value: str) -> str:
     if candidate.suffix.lower() in _IMAGE_SUFFIXES:
         if not candidate.is_file():
             raise _UsageError(f"image not found: {value}")
-        from .imaging import decode_image  # needs the 'image' extra
+        from .imaging import MAX_BYTES, decode_image  # needs the 'image' extra
 
-        return decode_image(candidate.read_bytes())
+        with open(candidate, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)  # a huge file is refused without reading it all
+        return decode_image(data)
     return value.strip()
 
 
