@@ -102,7 +102,8 @@ class Registry:
             raise RegistryError(f"no registry in {city_dir}", "run `cityid-issuer init DIR` first or check the directory")
         try:
             db = _connect(path)
-            result = db.execute("PRAGMA quick_check").fetchall()
+            # integrity_check, not quick_check: it also compares indexes with rows, so a flipped byte in a card's row is caught.
+            result = db.execute("PRAGMA integrity_check").fetchall()
             if result != [("ok",)]:
                 raise RegistryError("the registry file is corrupted (SQLite integrity check failed); it was not modified",
                                     "stop issuing and restore registry.sqlite from the latest backup")

@@ -90,7 +90,7 @@ class TrustStore:
         for uri, relative in bundle["status_lists"]:
             try:
                 token = _read_text(bundle_path.parent / relative, MAX_TOKEN_CHARS, "status list", StatusUnavailableError)
-                store.status_lists[uri] = verify_status_list_token(token, store.status_key_lookup, expected_sub=uri)
+                store.status_lists[uri] = store.verify_status_token(token, uri)
             except VerificationError as exc:
                 store.problems[uri] = exc
         return store
@@ -125,7 +125,7 @@ class TrustStore:
         for uri, value in (status_lists or {}).items():
             if isinstance(value, str):
                 try:
-                    value = verify_status_list_token(value, store.status_key_lookup, expected_sub=uri)
+                    value = store.verify_status_token(value, uri)
                 except VerificationError as exc:
                     store.problems[uri] = exc
                     continue
@@ -152,14 +152,25 @@ class TrustStore:
             raise UnknownKeyError("the key that signed this card is no longer valid")
         return key
 
-    def status_key_lookup(self, kid: Any) -> tuple[str, Any]:
-        """Status lists must be signed by a listed, non-withdrawn issuing key."""
-        key = self.keys.get(kid) if isinstance(kid, str) or kid is None else None
-        if key is None and kid is None and len(self.keys) == 1:
-            key = next(iter(self.keys.values()))
-        if key is None or key.withdrawn:
-            raise UnknownKeyError("status list signed by a key that is not trusted")
-        return key.alg, key.public_key
+    def verify_status_token(self, token: str, uri: str) -> StatusListToken:
+        """A status list token for ``uri``, signed by a listed, non-withdrawn issuing key inside its window."""
+        signers: list[IssuingKey] = []
+
+        def lookup(kid: Any) -> tuple[str, Any]:
+            key = self.keys.get(kid) if isinstance(kid, str) or kid is None else None
+            if key is None and kid is None and len(self.keys) == 1:
+                key = next(iter(self.keys.values()))
+            if key is None or key.withdrawn:
+                raise UnknownKeyError("status list signed by a key that is not trusted")
+            signers.append(key)
+            return key.alg, key.public_key
+
+        verified = verify_status_list_token(token, lookup, expected_sub=uri)
+        key = signers[0]
+        # A retired key whose private half leaks later must not vouch for fresh revocation data.
+        if (key.not_before is not None and verified.iat < key.not_before) or (key.not_after is not None and verified.iat > key.not_after):
+            raise UnknownKeyError("status list signed by a key outside its validity window")
+        return verified
 
     def status_list(self, uri: str) -> StatusList | StatusListToken:
         """The verified status list for ``uri``; StatusUnavailableError when missing or unusable."""
@@ -226,7 +237,7 @@ def _parse_bundle(claims: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str) or not entry["kid"]:
             raise fail("every issuing key needs a kid")
         alg = entry.get("alg")
-        if alg not in jws.KEY_TYPE_FOR_ALG:
+        if not isinstance(alg, str) or alg not in jws.KEY_TYPE_FOR_ALG:
             raise fail(f"key {entry['kid']!r}: algorithm not accepted")
         public_key = jws.public_key_from_jwk(entry.get("jwk") if isinstance(entry.get("jwk"), dict) else {}, "issuing key")
         if not jws.key_matches_alg(public_key, alg):

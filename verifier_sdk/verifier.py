@@ -9,9 +9,11 @@ see, or raises a :class:`~verifier_sdk.errors.VerificationError` subclass whose
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 from .errors import (
     ExpiredError,
@@ -25,10 +27,10 @@ from .errors import (
     UntrustedIssuerError,
 )
 from .format import jws
-from .format.qr import decode_qr
+from .format.qr import QRParts, unpack
 from .format.sdjwt import SDJWT, resolve
 from .format.statuslist import StatusList, StatusListToken
-from .format.strict import is_numeric_date
+from .format.strict import is_numeric_date, json_object
 from .keybinding import verify_key_binding
 from .purpose import Purpose, resolve_purpose
 from .timeutil import epoch, to_datetime
@@ -41,6 +43,10 @@ QR_PREFIX = "CID"
 #: Far above any card (a version-40 QR holds 4296 characters); refuse before parsing.
 MAX_INPUT_CHARS = 64 * 1024
 _STATUS_ERRORS = {1: RevokedError, 2: SuspendedError}
+# Cards share a handful of headers (one per kid): each is parsed once, once a signature vouched for it.
+_HEADERS: dict[bytes, tuple[Mapping[str, Any], bytes]] = {}
+_HEADERS_MAX = 32
+_EXPIRIES: dict[float, datetime] = {}
 
 
 @dataclass(frozen=True)
@@ -81,28 +87,31 @@ class Verifier:
             raise MalformedError("expected the scanned text as a string")
         if len(text) > MAX_INPUT_CHARS:
             raise MalformedError("the scanned text is far too long to be a card")
-        sd_jwt = SDJWT.parse(decode_qr(text) if text.startswith(QR_PREFIX) else text)
+        scanned = _read(text, check_unused_kb_jwt=not self.purpose.require_key_binding)
 
         # The issuer and key come from the trust store; the token only names them.
-        unverified_header = sd_jwt.jws.unverified_header("credential")
-        unverified_payload = sd_jwt.jws.unverified_payload("credential")
+        unverified_header, unverified_payload = scanned.header, scanned.payload
         if unverified_payload.get("iss") != self.trust.issuer:
             raise UntrustedIssuerError("this card was not issued by the city this verifier trusts")
         key = self.trust.key_for(unverified_header.get("kid"), now_ts)
         jws.check_header(unverified_header, key.alg, CREDENTIAL_TYPES, "credential")
-        jws.verify_signature(sd_jwt.jws, key.alg, key.public_key, "credential")
+        if scanned.qr is not None:
+            jws.verify_raw_signature(scanned.signing_input, scanned.qr.signature, key.alg, key.public_key, "credential")
+            _remember_header(scanned.qr.header, scanned.header, scanned.signing_input)
+        else:
+            jws.verify_signature(scanned.sd_jwt.jws, key.alg, key.public_key, "credential")
         payload = unverified_payload  # signature checked: from here on it is the city's word
 
         vct = payload.get("vct")
         if not isinstance(vct, str) or not vct:
             raise MalformedError("credential has no type (vct)")
         expires = self._check_validity(payload, now_ts)
-        claims = resolve(payload, sd_jwt.disclosures)
+        claims = resolve(payload, scanned.disclosures)
         status = self._check_status(claims.get("status"), now_ts)
 
         key_bound = False
         if self.purpose.require_key_binding:
-            verify_key_binding(sd_jwt, payload, nonce=nonce, aud=aud, now=now_ts, max_age=self.purpose.key_binding_max_age.total_seconds(), skew=self._skew)
+            verify_key_binding(scanned.sd_jwt or SDJWT.parse(scanned.qr.sd_jwt()), payload, nonce=nonce, aud=aud, now=now_ts, max_age=self.purpose.key_binding_max_age.total_seconds(), skew=self._skew)
             key_bound = True
 
         if not self.purpose.accepts_type(vct):
@@ -111,7 +120,7 @@ class Verifier:
         if missing:
             raise PurposeNotSatisfiedError(f"this card does not carry what this desk needs ({', '.join(sorted(missing))})")
         return VerifiedCredential(
-            claims={name: claims[name] for name in sorted(self.purpose.claims) if name in claims},
+            claims={name: claims[name] for name in self._claim_order() if name in claims},
             vct=vct,
             issuer=payload["iss"],
             expires_at=expires,
@@ -120,6 +129,13 @@ class Verifier:
             key_bound=key_bound,
             labels=self.purpose.labels,
         )
+
+    def _claim_order(self) -> tuple[str, ...]:
+        """The purpose's claims, sorted once per purpose (``self.purpose`` may be replaced)."""
+        purpose = self.purpose
+        if self.__dict__.get("_ordered_for") is not purpose:
+            self._ordered_for, self._ordered = purpose, tuple(sorted(purpose.claims))
+        return self._ordered
 
     def _check_validity(self, payload: Mapping[str, Any], now: float) -> datetime:
         exp = payload.get("exp")
@@ -134,7 +150,12 @@ class Verifier:
             raise NotYetValidError(f"the card is valid only from {to_datetime(payload['nbf']):%Y-%m-%d %H:%M} UTC")
         if payload.get("iat", now) > now + self._skew:
             raise NotYetValidError("the card claims to be issued in the future; check this computer's clock")
-        return to_datetime(exp)
+        expires = _EXPIRIES.get(exp)
+        if expires is None:  # all cards issued on one day share exp: convert each once
+            expires = to_datetime(exp)
+            if len(_EXPIRIES) < 1024:
+                _EXPIRIES[exp] = expires
+        return expires
 
     def _check_status(self, status: Any, now: float) -> str | None:
         if status is None:
@@ -160,6 +181,64 @@ class Verifier:
         if value != 0:
             raise StatusUnavailableError("the card has a status this verifier does not understand")
         return "valid"
+
+
+def _check_unused_kb_jwt(kb_jwt: str) -> None:
+    """A KB-JWT this purpose does not need is not verified, but it must be one: no trailing junk."""
+    kb = jws.CompactJWS.split(kb_jwt, "KB-JWT")
+    kb.unverified_header("KB-JWT")
+    kb.unverified_payload("KB-JWT")
+    kb.signature("KB-JWT")
+
+
+class _Scanned(NamedTuple):
+    """An unverified credential as scanned: header and payload parsed, the rest as received."""
+
+    header: Mapping[str, Any]
+    payload: dict[str, Any]
+    disclosures: tuple[str, ...]
+    signing_input: bytes | None  # from QR text (the JSON came straight out of the packing)
+    qr: QRParts | None
+    sd_jwt: SDJWT | None  # from a compact SD-JWT
+
+
+def _read(text: str, check_unused_kb_jwt: bool) -> _Scanned:
+    """Parse QR text or a compact SD-JWT, refusing exactly what ``SDJWT.parse(decode_qr(text))`` refuses."""
+    if not text.startswith(QR_PREFIX):
+        sd_jwt = SDJWT.parse(text)
+        if sd_jwt.kb_jwt is not None and check_unused_kb_jwt:
+            _check_unused_kb_jwt(sd_jwt.kb_jwt)
+        header = sd_jwt.jws.unverified_header("credential")
+        payload = sd_jwt.jws.unverified_payload("credential")
+        return _Scanned(header, payload, sd_jwt.disclosures, None, None, sd_jwt)
+    qr = unpack(text)
+    # The parts are canonical base64url by construction; only emptiness is left for SDJWT.parse to refuse.
+    if not all(qr.disclosures):
+        raise MalformedError("SD-JWT: empty disclosure")
+    if not qr.header or not qr.payload:
+        raise MalformedError("SD-JWT: not a compact JWS (header.payload.signature)")
+    if qr.kb_jwt is not None and check_unused_kb_jwt:
+        _check_unused_kb_jwt(qr.kb_jwt)
+    known = _HEADERS.get(qr.header)
+    if known is None:
+        known = (json_object(qr.header, "credential header"), _b64url(qr.header))
+    header, header_b64 = known
+    payload = json_object(qr.payload, "credential payload")
+    signing_input = header_b64 + b"." + _b64url(qr.payload)
+    return _Scanned(header, payload, qr.disclosures, signing_input, qr, None)
+
+
+def _b64url(data: bytes) -> bytes:
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _remember_header(raw: bytes, header: Mapping[str, Any], signing_input: bytes) -> None:
+    """Keep a header the city has signed (so junk cannot fill the cache), read-only, with its base64url."""
+    if raw not in _HEADERS and len(_HEADERS) < _HEADERS_MAX:
+        _HEADERS[raw] = (MappingProxyType(dict(header)), signing_input[: signing_input.index(b".")])
 
 
 def _lookup(status_list: StatusList, idx: int) -> int:

@@ -11,8 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwt.algorithms import get_default_algorithms
 from jwt.exceptions import InvalidKeyError
 
@@ -33,6 +35,13 @@ KEY_TYPE_FOR_ALG: dict[str, tuple[type, str | None]] = {
     "PS256": (rsa.RSAPublicKey, None),
     "PS384": (rsa.RSAPublicKey, None),
     "PS512": (rsa.RSAPublicKey, None),
+}
+
+# ECDSA checked with cryptography directly (the verify hot path): size of r and s in bytes, scheme.
+_ECDSA: dict[str, tuple[int, ec.ECDSA]] = {
+    "ES256": (32, ec.ECDSA(hashes.SHA256())),
+    "ES384": (48, ec.ECDSA(hashes.SHA384())),
+    "ES512": (66, ec.ECDSA(hashes.SHA512())),
 }
 
 #: Header parameters that would make a verifier fetch or trust keys named by the token itself.
@@ -74,7 +83,7 @@ class CompactJWS:
 def check_header(header: Mapping[str, Any], expected_alg: str, typ: str | tuple[str, ...] | None, what: str) -> None:
     """Refuse headers whose alg disagrees with the trusted key or that name keys themselves."""
     alg = header.get("alg")
-    if alg not in KEY_TYPE_FOR_ALG:
+    if not isinstance(alg, str) or alg not in KEY_TYPE_FOR_ALG:  # a list or object here raised TypeError
         raise UnsupportedError(f"{what}: signature algorithm {str(alg)[:20]!r} is not accepted")
     if alg != expected_alg:
         raise BadSignatureError(f"{what}: signed with {alg}, but the trusted key is {expected_alg}")
@@ -91,7 +100,37 @@ def verify_signature(jws: CompactJWS, alg: str, public_key: Any, what: str = "JW
     """Check the signature with the trusted key's algorithm; raise BadSignatureError."""
     if not key_matches_alg(public_key, alg):
         raise UnsupportedError(f"{what}: trusted key does not fit algorithm {alg}")
-    if not _ALGORITHMS[alg].verify(jws.signing_input, public_key, jws.signature(what)):
+    _check_signature(jws.signing_input, jws.signature(what), alg, public_key, what)
+
+
+def verify_raw_signature(signing_input: bytes, signature: bytes, alg: str, public_key: Any, what: str = "JWT") -> None:
+    """:func:`verify_signature` for a signature already decoded (the QR packing carries it raw)."""
+    if _FITTING.get((id(public_key), alg)) is not public_key:
+        if not key_matches_alg(public_key, alg):
+            raise UnsupportedError(f"{what}: trusted key does not fit algorithm {alg}")
+        if len(_FITTING) < 64:
+            _FITTING[(id(public_key), alg)] = public_key  # the reference keeps the id from being reused
+    _check_signature(signing_input, signature, alg, public_key, what)
+
+
+# Trusted keys already found to fit an algorithm (asking a key for its curve costs more than a dict lookup).
+_FITTING: dict[tuple[int, str], Any] = {}
+
+
+def _check_signature(signing_input: bytes, signature: bytes, alg: str, public_key: Any, what: str) -> None:
+    ecdsa = _ECDSA.get(alg)
+    if ecdsa is None:
+        valid = _ALGORITHMS[alg].verify(signing_input, public_key, signature)
+    else:  # what PyJWT's ECAlgorithm.verify does, without its per-call Python overhead
+        size, scheme = ecdsa
+        valid = len(signature) == 2 * size
+        if valid:
+            der = encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
+            try:
+                public_key.verify(der, signing_input, scheme)
+            except InvalidSignature:
+                valid = False
+    if not valid:
         raise BadSignatureError(f"{what}: signature does not match")
 
 
@@ -107,7 +146,7 @@ def sign(header: Mapping[str, Any], payload: Mapping[str, Any] | bytes, private_
 
 
 def key_matches_alg(public_key: Any, alg: str) -> bool:
-    key_type, curve = KEY_TYPE_FOR_ALG.get(alg, (None, None))
+    key_type, curve = KEY_TYPE_FOR_ALG.get(alg, (None, None)) if isinstance(alg, str) else (None, None)
     if key_type is None or not isinstance(public_key, key_type):
         return False
     return curve is None or public_key.curve.name == curve
@@ -130,7 +169,7 @@ def public_key_from_jwk(jwk: Mapping[str, Any] | str, what: str = "key") -> Any:
     if "d" in obj:
         raise MalformedError(f"{what}: contains a private key")
     kty = obj.get("kty")
-    family = {"EC": "ES256", "OKP": "EdDSA", "RSA": "RS256"}.get(kty)  # type: ignore[arg-type]
+    family = {"EC": "ES256", "OKP": "EdDSA", "RSA": "RS256"}.get(kty) if isinstance(kty, str) else None  # a list raised TypeError
     if family is None:
         raise UnsupportedError(f"{what}: key type {str(kty)[:10]!r} is not accepted")
     try:

@@ -18,8 +18,10 @@ the DEFLATE stream.
 
 from __future__ import annotations
 
+import base64
 import re
 import zlib
+from typing import NamedTuple
 
 from ..errors import MalformedError, UnsupportedError, VerificationError
 from .base45 import b45decode, b45encode
@@ -64,8 +66,33 @@ def encode_qr(sd_jwt: str) -> str:
     return text
 
 
+class QRParts(NamedTuple):
+    """What a QR text carries, before any base64url (internal: the verifier reads it directly)."""
+
+    header: bytes
+    payload: bytes
+    signature: bytes
+    disclosures: tuple[str, ...]  # base64url text, as digests are computed over it
+    kb_jwt: str | None
+
+    @property
+    def signing_input(self) -> bytes:
+        """``<header>.<payload>`` in base64url: what the issuer signed."""
+        return base64.urlsafe_b64encode(self.header).rstrip(b"=") + b"." + base64.urlsafe_b64encode(self.payload).rstrip(b"=")
+
+    def sd_jwt(self) -> str:
+        """The exact compact SD-JWT: ``<JWT>~<disclosures>~<KB-JWT or empty>``."""
+        jwt = f"{b64url_encode(self.header)}.{b64url_encode(self.payload)}.{b64url_encode(self.signature)}"
+        return "~".join([jwt, *self.disclosures, self.kb_jwt or ""])
+
+
 def decode_qr(text: str) -> str:
     """The exact compact SD-JWT a QR text carries; raises only VerificationError subclasses."""
+    return unpack(text).sd_jwt()
+
+
+def unpack(text: str) -> QRParts:
+    """The parts of a QR text, with the same checks as :func:`decode_qr` (internal)."""
     if not isinstance(text, str):
         raise MalformedError("QR data: expected text")
     if len(text) > MAX_TEXT:
@@ -82,7 +109,7 @@ def decode_qr(text: str) -> str:
         raise MalformedError("QR data: could not be decoded") from None
 
 
-def _unpack(packing: bytes) -> str:
+def _unpack(packing: bytes) -> QRParts:
     if not packing:
         raise MalformedError("QR data: empty")
     flags = packing[0]
@@ -96,11 +123,10 @@ def _unpack(packing: bytes) -> str:
     needed = 4 if kb_signature is not None else 2
     if len(records) < needed:
         raise MalformedError("QR data: parts missing")
-    jwt = f"{records[0]}.{records[1]}.{b64url_encode(signature)}"
     if kb_signature is None:
-        return "~".join([jwt, *records[2:], ""])
-    kb_jwt = f"{records[-2]}.{records[-1]}.{b64url_encode(kb_signature)}"
-    return "~".join([jwt, *records[2:-2], kb_jwt])
+        return QRParts(records[0], records[1], signature, tuple(map(b64url_encode, records[2:])), None)
+    kb_jwt = f"{b64url_encode(records[-2])}.{b64url_encode(records[-1])}.{b64url_encode(kb_signature)}"
+    return QRParts(records[0], records[1], signature, tuple(map(b64url_encode, records[2:-2])), kb_jwt)
 
 
 def _inflate(data: bytes) -> bytes:
@@ -118,12 +144,12 @@ def _inflate(data: bytes) -> bytes:
     return out
 
 
-def _split_records(stream: bytes) -> list[str]:
+def _split_records(stream: bytes) -> list[bytes]:
     records = []
     pos = 0
     while pos < len(stream):
         record, pos = _read_record(stream, pos)
-        records.append(b64url_encode(record))
+        records.append(record)
     return records
 
 

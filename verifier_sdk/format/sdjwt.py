@@ -28,6 +28,8 @@ DIGEST_ALGS: dict[str, Callable[[bytes], Any]] = {
 NEVER_DISCLOSABLE = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"})
 #: Deeper nesting than this is refused: no credential of ours comes close.
 MAX_DEPTH = 32
+# JSON leaves: resolve copies them without a call (walk would return them unchanged).
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 def digest(encoded_disclosure: str, sd_alg: str = "sha-256") -> str:
@@ -166,6 +168,10 @@ def resolve(payload: dict[str, Any], encoded_disclosures: Iterable[str]) -> dict
     sd_alg = payload.get(SD_ALG, "sha-256")
     if not isinstance(sd_alg, str) or sd_alg not in DIGEST_ALGS:
         raise UnsupportedError(f"digest algorithm {str(sd_alg)[:20]!r} is not accepted")
+    if isinstance(encoded_disclosures, (tuple, list)) and not encoded_disclosures:
+        plain = _plain_copy(payload, 0)  # every printed card: no disclosures, no digests
+        if plain is not _NOT_PLAIN:
+            return plain
     by_digest: dict[str, Disclosure] = {}
     for encoded in encoded_disclosures:
         key = digest(encoded, sd_alg)
@@ -191,7 +197,12 @@ def resolve(payload: dict[str, Any], encoded_disclosures: Iterable[str]) -> dict
             digests = value.get(SD, [])
             if not isinstance(digests, list):
                 raise DisclosureInvalidError("_sd must be an array of digests")
-            out = {name: walk(item, depth + 1) for name, item in value.items() if name not in (SD, SD_ALG)}
+            leaf_ok = depth < MAX_DEPTH  # below the limit a leaf is its own value; at it, walk raises
+            out = {
+                name: item if leaf_ok and type(item) in _LEAF_TYPES else walk(item, depth + 1)
+                for name, item in value.items()
+                if name not in (SD, SD_ALG)
+            }
             for key in digests:
                 disclosure = take(key)
                 if disclosure is None:
@@ -214,6 +225,8 @@ def resolve(payload: dict[str, Any], encoded_disclosures: Iterable[str]) -> dict
                     if disclosure.name is not None:
                         raise DisclosureInvalidError("an object-property disclosure is referenced from an array")
                     out_list.append(walk(disclosure.value, depth + 1))
+                elif depth < MAX_DEPTH and type(item) in _LEAF_TYPES:
+                    out_list.append(item)
                 else:
                     out_list.append(walk(item, depth + 1))
             return out_list
@@ -223,3 +236,41 @@ def resolve(payload: dict[str, Any], encoded_disclosures: Iterable[str]) -> dict
     if not seen.issuperset(by_digest):
         raise DisclosureInvalidError("a disclosure is not referenced by the signed credential")
     return claims
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_copy(value: Any, depth: int) -> Any:
+    """What ``resolve`` returns for ``value`` without disclosures, when it holds no ``_sd``,
+    ``_sd_alg`` or ``{"...": digest}`` at all and is within MAX_DEPTH; else ``_NOT_PLAIN``
+    (and the full resolution runs).  tests/format/test_resolve_fast_path.py proves the equivalence.
+    """
+    kind = type(value)
+    if kind is dict:
+        if SD in value or SD_ALG in value or depth >= MAX_DEPTH:
+            return _NOT_PLAIN
+        if _LEAF_TYPES.issuperset(map(type, value.values())):
+            return dict(value)
+        out = {}
+        for name, item in value.items():
+            if type(item) not in _LEAF_TYPES:
+                item = _plain_copy(item, depth + 1)
+                if item is _NOT_PLAIN:
+                    return _NOT_PLAIN
+            out[name] = item
+        return out
+    if kind is list:
+        if depth >= MAX_DEPTH:
+            return _NOT_PLAIN
+        out_list = []
+        for item in value:
+            if type(item) not in _LEAF_TYPES:
+                if type(item) is dict and len(item) == 1 and ARRAY_DIGEST in item:
+                    return _NOT_PLAIN
+                item = _plain_copy(item, depth + 1)
+                if item is _NOT_PLAIN:
+                    return _NOT_PLAIN
+            out_list.append(item)
+        return out_list
+    return value if kind in _LEAF_TYPES else _NOT_PLAIN

@@ -231,7 +231,8 @@ def _date(claims: Mapping[str, Any], name: str, *, required: bool) -> int | None
     value = claims.get(name)
     if value is None and not required:
         return None
-    if not is_numeric_date(value) or not math.isfinite(value) or value < 0:
+    # Range first: math.isfinite raises OverflowError on ints beyond float range.
+    if not is_numeric_date(value) or not 0 <= value < 2**53 or not math.isfinite(value):
         raise MalformedError(f"status list: {name} must be a date (seconds since 1970)")
     return math.floor(value)
 

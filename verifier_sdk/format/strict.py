@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from typing import Any
 
@@ -51,12 +52,28 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# Built once: json.loads with keyword arguments builds a new decoder on every call (the verify hot path).
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+_SCAN = _DECODER.scan_once
+
+
 def json_loads(data: bytes | str, what: str = "data", error: type[Exception] = MalformedError) -> Any:
     """Parse UTF-8 JSON, rejecting duplicate keys, NaN/Infinity and bad encodings."""
     try:
         if isinstance(data, bytes):
             data = data.decode("utf-8")
-        return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        if type(data) is not str:  # bytearray and the like: json.loads's own handling
+            return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        try:  # the common case in one C call: a value that starts at 0 and fills the text
+            value, end = _SCAN(data, 0)
+            if end == len(data):
+                return value
+        except StopIteration:
+            pass
+        # Everything else (whitespace, errors, a BOM, trailing data) as json.loads handles it.
+        if data.startswith("\ufeff"):
+            raise ValueError("Unexpected UTF-8 BOM")
+        return _DECODER.decode(data)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "duplicate key" if "duplicate key" in str(exc) else "not valid UTF-8 JSON"
         raise error(f"{what}: {reason}") from None
@@ -77,4 +94,7 @@ def json_dumps(value: Any) -> bytes:
 
 def is_numeric_date(value: Any) -> bool:
     """A JWT NumericDate: an int or float, not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    if isinstance(value, bool):
+        return False
+    # 1e400 parses as inf: a card that never expires is not a date.  (isfinite overflows on huge ints.)
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))

@@ -1,0 +1,162 @@
+"""Verifying QR text reads the packing directly (no base64url round trip): it must behave
+exactly like verifying the SD-JWT that decode_qr gives back, for good and bad cards alike."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from factory import NOW, PERKS, PERSON, STATUS_URI, YEAR, Disclosable, kb_jwt, new_key
+from verifier_sdk import Purpose, Verifier, decode_qr, encode_qr
+from verifier_sdk.errors import VerificationError
+from verifier_sdk.format import jws
+from verifier_sdk.format.strict import b64url_encode
+
+EVERYTHING = Purpose("everything", vct=None, claims=set(PERKS) | set(PERSON))
+HOLDER = Purpose("holder", vct=None, claims=set(PERKS), require_key_binding=True)
+
+
+def outcome(verifier: Verifier, text: str, **kwargs) -> tuple:
+    try:
+        cred = verifier.verify(text, now=NOW, **kwargs)
+    except VerificationError as exc:
+        return type(exc).__name__, exc.code, exc.message
+    return "ok", dict(cred.claims), cred.vct, cred.issuer, cred.expires_at, cred.status, cred.key_bound
+
+
+def assert_same(verifier: Verifier, sd_jwt: str, **kwargs) -> None:
+    text = encode_qr(sd_jwt)
+    assert decode_qr(text) == sd_jwt
+    assert outcome(verifier, text, **kwargs) == outcome(verifier, sd_jwt, **kwargs)
+
+
+def signed(city, header: bytes, payload: bytes, disclosures=(), signature: bytes | None = None) -> str:
+    """A compact SD-JWT with exactly these header and payload bytes."""
+    h, p = b64url_encode(header), b64url_encode(payload)
+    if signature is None:
+        signature = jws._ALGORITHMS["ES256"].sign(f"{h}.{p}".encode(), city.keys["k1"])
+    return f"{h}.{p}.{b64url_encode(signature)}~" + "".join(d + "~" for d in disclosures)
+
+
+HEADER = b'{"alg":"ES256","typ":"dc+sd-jwt","kid":"k1"}'
+
+
+def perks_payload(**extra) -> bytes:
+    body = {"iss": "https://id.example.gov", "vct": "urn:cityid:perks:1", "exp": NOW + YEAR,
+            "status": {"status_list": {"idx": 7, "uri": STATUS_URI}}, **PERKS, **extra}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("purpose", ["museum", "bank", "pharmacy", EVERYTHING])
+@pytest.mark.parametrize("face", ["perks", "id"])
+def test_real_cards(city, face, purpose):
+    assert_same(Verifier(city.trust(), purpose=purpose), city.card(face))
+
+
+def test_cards_with_disclosures(city):
+    verifier = Verifier(city.trust(), purpose=EVERYTHING)
+    assert_same(verifier, city.card("id", {k: Disclosable(v) for k, v in PERSON.items()}))
+    card = city.card("id", {k: Disclosable(v) for k, v in PERSON.items()})
+    jwt, *disclosures, _ = card.split("~")
+    assert_same(verifier, "~".join([jwt, *disclosures[1:], ""]))  # one withheld
+    assert_same(verifier, "~".join([jwt, disclosures[0], *disclosures, ""]))  # one twice
+
+
+BAD_HEADERS = [
+    b"",
+    b"[]",
+    b"{",
+    b'{"alg":"ES256","alg":"ES256","typ":"dc+sd-jwt","kid":"k1"}',
+    b'{"alg":"none","typ":"dc+sd-jwt","kid":"k1"}',
+    b'{"alg":"HS256","typ":"dc+sd-jwt","kid":"k1"}',
+    b'{"alg":"ES384","typ":"dc+sd-jwt","kid":"k1"}',
+    b'{"alg":"ES256","typ":"jwt","kid":"k1"}',
+    b'{"alg":"ES256","typ":"dc+sd-jwt","kid":"k9"}',
+    b'{"alg":"ES256","typ":"dc+sd-jwt","kid":"k1","jku":"https://x"}',
+    b'\xef\xbb\xbf{"alg":"ES256","typ":"dc+sd-jwt","kid":"k1"}',
+    b' {"alg":"ES256","typ":"dc+sd-jwt","kid":"k1"} ',
+    b'{"alg":"ES256","typ":"dc+sd-jwt","kid":"k1"}x',
+    b'{"alg":"ES256","typ":"dc+sd-jwt","kid":"k1","x":NaN}',
+    b"\xff\xfe",
+]
+
+
+@pytest.mark.parametrize("header", BAD_HEADERS)
+def test_odd_headers(city, header):
+    assert_same(Verifier(city.trust(), purpose="museum"), signed(city, header, perks_payload()))
+
+
+BAD_PAYLOADS = [
+    b"",
+    b"[]",
+    b'{"iss":"https://id.example.gov","iss":"https://id.example.gov"}',
+    perks_payload(exp=NOW - 1),
+    perks_payload(nbf=NOW + 3600),
+    perks_payload(_sd=["abc"]),
+    perks_payload(_sd_alg="md5"),
+    perks_payload(status={"status_list": {"idx": 10**6, "uri": STATUS_URI}}),
+    perks_payload(iss="https://evil.example"),
+    perks_payload()[:-1],
+    perks_payload() + b" ",
+]
+
+
+@pytest.mark.parametrize("payload", BAD_PAYLOADS)
+def test_odd_payloads(city, payload):
+    assert_same(Verifier(city.trust(), purpose="museum"), signed(city, HEADER, payload))
+
+
+@pytest.mark.parametrize("signature", [b"", b"\x00" * 64, b"\x01" * 63, b"\x01" * 65, b"\xff" * 64])
+def test_bad_signatures(city, signature):
+    assert_same(Verifier(city.trust(), purpose="museum"), signed(city, HEADER, perks_payload(), signature=signature))
+
+
+def test_tampered_payload_and_empty_disclosure(city):
+    verifier = Verifier(city.trust(), purpose="museum")
+    good = signed(city, HEADER, perks_payload())
+    jwt = good.split("~")[0]
+    h, _, s = jwt.split(".")
+    assert_same(verifier, f"{h}.{b64url_encode(perks_payload(museum_tier='platinum'))}.{s}~")
+    assert_same(verifier, good + "~")  # an empty disclosure
+
+
+def test_key_binding(city):
+    holder = new_key()
+    card = kb_jwt(city.card("perks", holder_key=holder), holder, nonce="n", aud="a")
+    verifier = Verifier(city.trust(), purpose=HOLDER)
+    assert_same(verifier, card, nonce="n", aud="a")
+    assert_same(verifier, card, nonce="other", aud="a")
+    assert_same(Verifier(city.trust(), purpose="museum"), card)  # present but not required
+    plain = city.card("perks")
+    for junk in (".e30.AAAA", "W10.e30.AAAA", "e30.W10.AAAA", "e30.e30."):  # unused KB-JWTs that are not JWTs
+        for purpose in ("museum", HOLDER):
+            assert_same(Verifier(city.trust(), purpose=purpose), plain + junk, nonce="n", aud="a")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # the city is read-only
+@given(st.dictionaries(st.sampled_from(["iss", "vct", "exp", "nbf", "iat", "status", "museum_tier", "_sd", "_sd_alg"]),
+                       st.one_of(st.none(), st.booleans(), st.integers(-1, 2 * 10**9), st.text(max_size=5),
+                                 st.lists(st.text(max_size=3), max_size=2),
+                                 st.just({"status_list": {"idx": 7, "uri": STATUS_URI}})), max_size=9))
+def test_random_signed_payloads(city, payload):
+    body = {"iss": "https://id.example.gov", "vct": "urn:cityid:perks:1", "exp": NOW + YEAR, **payload}
+    assert_same(Verifier(city.trust(), purpose=EVERYTHING), signed(city, HEADER, json.dumps(body).encode()))
+
+
+def test_caches_follow_the_purpose_and_never_bless_a_misfit_key(city):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from verifier_sdk.errors import UnsupportedError
+
+    verifier = Verifier(city.trust(), purpose="museum")
+    text = encode_qr(city.card("perks"))
+    assert set(verifier.verify(text, now=NOW).claims) == {"museum_tier", "age_over_65"}
+    verifier.purpose = EVERYTHING  # replaced after use: the sorted-claims cache must follow
+    assert set(verifier.verify(text, now=NOW).claims) == set(PERKS)
+    other_curve = ec.generate_private_key(ec.SECP384R1()).public_key()
+    for _ in range(2):  # refused every time, never remembered as fitting
+        with pytest.raises(UnsupportedError):
+            jws.verify_raw_signature(b"x.y", b"\0" * 64, "ES256", other_curve, "credential")
