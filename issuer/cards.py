@@ -27,10 +27,11 @@ from xml.sax.saxutils import escape
 import segno
 from PIL import Image, ImageDraw, ImageFont
 
-try:  # the fast QR encoder; segno is the fallback
+try:  # the fast QR encoder (zxing-cpp 3 writes barcodes); segno is the fallback
     import zxingcpp
 except ImportError:  # pragma: no cover - depends on the install
     zxingcpp = None
+_ZXING_WRITES = hasattr(zxingcpp, "create_barcode")
 
 # Pillow frees image memory back to the OS after every card by default, and a batch then spends
 # more kernel time on page faults than on drawing; keep freed blocks for reuse (as PILLOW_BLOCKS_MAX would).
@@ -85,7 +86,7 @@ class CardArtwork:
 
 def make_symbol(qr_text: str, label: str, mask: int | None = None) -> FaceSymbol:
     """The smallest QR code at error correction Q for ``qr_text`` (``mask`` 0-7 fixes the mask pattern)."""
-    if mask is None and zxingcpp is not None:
+    if mask is None and _ZXING_WRITES:
         barcode = zxingcpp.create_barcode(qr_text, zxingcpp.BarcodeFormat.QRCode, ec_level="Q")
         image = barcode.to_image(scale=1, add_quiet_zones=False)
         n = image.shape[0]

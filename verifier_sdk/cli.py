@@ -112,8 +112,9 @@ def _report_valid(cred: Any, as_json: bool) -> None:
                           "expires_at": cred.expires_at.isoformat(), "status": cred.status, "claims": claims}, ensure_ascii=False))
         return
     print(f"VALID  {cred.vct}  (expires {cred.expires_at:%Y-%m-%d}, status: {cred.status or 'not checked'})")
-    for name, value in claims.items():
-        label = cred.labels.get(name, name)
+    # The purpose's label order reads naturally at a desk (given name before family name).
+    for name in sorted(claims, key=lambda n: (list(cred.labels).index(n) if n in cred.labels else len(cred.labels), n)):
+        value, label = claims[name], cred.labels.get(name, name)
         shown = "yes" if value is True else "no" if value is False else value
         print(f"  {label}: {shown}")
 

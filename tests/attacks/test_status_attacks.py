@@ -169,3 +169,15 @@ def test_status_list_signed_by_a_retired_key(desk):
     desk.city.keys["k2"] = new_key()
     desk.publish(status_token=desk.status_token(kid="k1"), windows={"k1": (desk.now - 400 * 86400, desk.now - 30 * 86400)})
     desk.refused(desk.qr(kid="k2"), "status_unavailable")
+
+
+def test_status_list_token_with_non_ascii_text_is_unusable(desk):
+    """A non-ASCII character in a status list token handed to from_jwks is a typed problem, not a crash."""
+    from factory import STATUS_URI
+
+    from verifier_sdk import TrustStore
+
+    token = desk.city.status_token()
+    header, payload, signature = token.split(".")
+    trust = TrustStore.from_jwks(desk.city.jwks(), issuer=desk.city.issuer, status_lists={STATUS_URI: f"{header}.{payload}é.{signature}"})
+    assert trust.problems[STATUS_URI].code == "malformed"

@@ -58,6 +58,8 @@ class CompactJWS:
 
     @classmethod
     def split(cls, text: str, what: str = "JWT") -> "CompactJWS":
+        if not isinstance(text, str) or not text.isascii():
+            raise MalformedError(f"{what}: not a compact JWS (non-ASCII characters)")
         parts = text.split(".")
         if len(parts) != 3 or not all(parts[:2]):
             raise MalformedError(f"{what}: not a compact JWS (header.payload.signature)")

@@ -1,0 +1,100 @@
+"""A benchmark city: real keys, card faces signed exactly as the issuer signs them, a trust publication.
+
+Built from ``verifier_sdk.format`` alone, so the verifier figures do not depend on ``issuer/``
+(issuance and scan figures use the real ``issuer.Issuer``).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from verifier_sdk.format import jws
+from verifier_sdk.format.qr import encode_qr
+from verifier_sdk.format.statuslist import StatusList, make_status_list_token
+
+ISSUER = "https://id.example.gov"
+STATUS_URI = f"{ISSUER}/status/1"
+NOW = 1_780_000_000  # a fixed clock: 2026-05-28
+YEAR = 365 * 86400
+HEADER = {"typ": "dc+sd-jwt", "kid": "k1"}  # sign() puts "alg" first, as the contract fixes
+
+#: A 40-character Latin name: the README's "id face, 40-character ASCII name" row.
+NAME = ("Maria Guadalupe Alejandra", "Hernandez Lopez")
+#: Names in several scripts (QR size rows).
+NAMES = {
+    "ascii": NAME,
+    "vietnamese": ("Nguyễn Thị Thu Hằng Diệp", "Trương Quỳnh Tâm"),
+    "arabic": ("عبد الرحمن مصطفى", "القحطاني الشمري الزهراني"),
+    "cyrillic": ("Александра Владимировна", "Преображенская Ли"),
+    "chinese, 4 characters": ("明华", "欧阳"),
+}
+
+
+@dataclass
+class BenchCity:
+    """Root key, issuing key k1, one 2-bit status list; deterministic when given a seed."""
+
+    seed: int = 2026
+    status_size: int = 1 << 20
+    root: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.status = StatusList.empty(self.status_size, 2)
+
+    # -- card faces (payload key order as the contract fixes it) --------------------------------
+    def _common(self, face: str, now: int = NOW) -> dict[str, Any]:
+        return {
+            "iss": ISSUER,
+            "vct": f"urn:cityid:{face}:1",
+            "exp": now + 4 * YEAR + self.rng.randrange(YEAR),
+            "status": {"status_list": {"idx": self.rng.randrange(100_000, min(1_000_000, self.status_size)), "uri": STATUS_URI}},
+        }
+
+    def perks(self) -> str:
+        return self.perks_at(NOW)
+
+    def perks_at(self, now: int) -> str:
+        """A perks face valid at ``now`` (the app benchmark runs on the real clock)."""
+        claims = {"age_over_18": True, "age_over_21": True, "age_over_65": False, "museum_tier": "gold", "rx_eligible": True}
+        return jws.sign(HEADER, {**self._common("perks", now), **claims}, self.key, "ES256") + "~"
+
+    def id_face(self, given_name: str = NAME[0], family_name: str = NAME[1]) -> str:
+        claims = {"given_name": given_name, "family_name": family_name, "birthdate": "1987-06-24",
+                  "card_number": f"{self.rng.randrange(10**12):012d}"}
+        return jws.sign(HEADER, {**self._common("id"), **claims}, self.key, "ES256") + "~"
+
+    def qr(self, sd_jwt: str) -> str:
+        return encode_qr(sd_jwt)
+
+    # -- trust data -------------------------------------------------------------------------------
+    def public_jwk(self) -> dict[str, Any]:
+        return jws.public_key_to_jwk(self.key.public_key())
+
+    def status_token(self, iat: int = NOW - 3600) -> str:
+        return make_status_list_token(self.status, sub=STATUS_URI, iss=ISSUER, kid="k1", private_key=self.key,
+                                      iat=iat, ttl=86400, exp=iat + 7 * 86400)
+
+    def publish(self, folder: Path, status_token: str | None = None) -> Path:
+        """A publication folder as ``cityid-issuer publish`` writes it."""
+        (folder / "status").mkdir(parents=True, exist_ok=True)
+        thumb = jws.jwk_thumbprint(jws.public_key_to_jwk(self.root.public_key()))
+        claims = {
+            "iss": ISSUER, "version": 1, "iat": NOW - 3600,
+            "issuer_keys": [{"kid": "k1", "alg": "ES256", "jwk": self.public_jwk(), "not_before": NOW - YEAR,
+                             "not_after": NOW + 10 * YEAR, "withdrawn": False}],
+            "status_lists": [{"uri": STATUS_URI, "path": "status/1.jwt"}],
+            "publication_url": f"{ISSUER}/trust/",
+        }
+        (folder / "trust-bundle.jwt").write_text(jws.sign({"typ": "cityid-trust+jwt", "kid": thumb}, claims, self.root, "ES256"))
+        (folder / "status" / "1.jwt").write_text(status_token or self.status_token())
+        (folder / "root-key.pem").write_bytes(self.root.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        return folder
