@@ -9,16 +9,8 @@ import pytest
 from verifier_sdk import VerificationError, Verifier, decode_qr
 from verifier_sdk.format.base45 import b45decode, b45encode
 from verifier_sdk.format.qr import MAX_TEXT, PREFIX
+from verifier_sdk.format.qr import _varint as varint
 from verifier_sdk.format.qr_dictionary import DICTIONARY
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def qr_packing(text: str) -> bytes:
