@@ -49,7 +49,8 @@ def write_card_folder(out_dir: Path, card_number: str, art: CardArtwork, faces: 
                        ("front.svg", art.front_svg), ("back.svg", art.back_svg)):
         write_file(tmp / name, data)
     for face, text in faces.items():
-        write_file(tmp / f"{face}.txt", text.encode("ascii") + b"\n")
+        # Exactly the QR text, no newline: read_text() gives what the code holds.
+        write_file(tmp / f"{face}.txt", text.encode("ascii"))
     try:
         os.rename(tmp, final)
     except OSError:  # another process (an orphaned worker of a killed run) finished the same card first

@@ -37,8 +37,8 @@ def test_batch_cards_verify_for_every_purpose(demo_city, tmp_path):
     assert len(folders) == len(PEOPLE)
     seen_people = set()
     for folder in folders:
-        id_text = (folder / "id.txt").read_text().strip()
-        perks_text = (folder / "perks.txt").read_text().strip()
+        id_text = (folder / "id.txt").read_text()
+        perks_text = (folder / "perks.txt").read_text()
         bank = Verifier(store, purpose="bank").verify(id_text, now=LATER)
         assert bank.claims["card_number"] == folder.name and bank.status == "valid"
         person = next(p for p in PEOPLE if p["birthdate"] == bank.claims["birthdate"])
