@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from verifier_sdk.format.jws import jwk_thumbprint, public_key_to_jwk
 from verifier_sdk.format.strict import b64url_decode, b64url_encode
 
 from .errors import KeyStoreError
@@ -122,10 +121,6 @@ def load_secret(path: Path, passphrase: bytes | None) -> bytes:
                             f"check {PASSPHRASE_ENV}") from None
     except (ValueError, KeyError, TypeError):
         raise KeyStoreError("the registry key file is damaged", "restore the city's keys folder from backup") from None
-
-
-def root_fingerprint(public_key: Any) -> str:
-    return "sha256:" + jwk_thumbprint(public_key_to_jwk(public_key))
 
 
 class KeyStore:

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import serialization
 
 from verifier_sdk.format.jws import jwk_thumbprint, public_key_to_jwk, sign
 from verifier_sdk.format.statuslist import StatusList, make_status_list_token
+from verifier_sdk.trust import root_key_fingerprint
 
 from .files import fsync_dir, recover_dir, replace_dir, write_file
-from .keys import root_fingerprint
 
 if TYPE_CHECKING:
     from .city import Issuer
@@ -76,7 +76,7 @@ def publish(city: "Issuer", out_dir: Path, now: int) -> Path:
         write_file(tmp / "trust-bundle.jwt", bundle.encode("ascii"))
         pem = root.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         write_file(tmp / "root-key.pem", pem)
-        write_file(tmp / "root-key.fingerprint", (root_fingerprint(root.public_key()) + "\n").encode("ascii"))
+        write_file(tmp / "root-key.fingerprint", (root_key_fingerprint(root.public_key()) + "\n").encode("ascii"))
         for path in [*tmp.rglob("*.jwt"), tmp / "root-key.pem", tmp / "root-key.fingerprint"]:
             with open(path, "rb+") as fh:
                 os.fsync(fh.fileno())

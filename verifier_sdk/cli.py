@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import VerificationError
-from .format.jws import jwk_thumbprint, public_key_to_jwk
 from .purpose import PRESETS
-from .trust import BUNDLE_FILE, ROOT_KEY_FILE, TrustStore, load_root_key
+from .trust import BUNDLE_FILE, ROOT_KEY_FILE, TrustStore, root_key_fingerprint
 from .verifier import Verifier
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -75,9 +74,8 @@ def _load_trust(path: Path, root_key: str | None) -> TrustStore:
         if not candidate.exists():
             raise _UsageError("no root key: pass --root-key FILE (the city's root public key)")
         root_key = str(candidate)
-        fingerprint = jwk_thumbprint(public_key_to_jwk(load_root_key(root_key)))
         print(
-            f"warning: using the root key found beside the trust data (sha256:{fingerprint}); "
+            f"warning: using the root key found beside the trust data ({root_key_fingerprint(root_key)}); "
             "check it against the city's published fingerprint and pin it with --root-key",
             file=sys.stderr,
         )

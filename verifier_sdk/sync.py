@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .errors import TrustRollbackError, VerificationError
 from .format.statuslist import StatusListToken
+from .timeutil import epoch
 from .trust import BUNDLE_FILE, ROOT_KEY_FILE, TrustStore, load_root_key, verify_trust_bundle
 
 #: Where the validators of the last sync live, inside the trust folder (no card data in it).
@@ -96,7 +96,7 @@ def sync_trust(
                 shutil.copyfile(trust_dir / name, staged / name)
         new = TrustStore.load(staged, root_key=root, min_version=installed.version if installed else None)
         _check_status_lists(new, installed)
-        _write_state(staged, {"source": source, "synced_at": int(time.time() if now is None else _epoch(now)), "files": fetcher.validators})
+        _write_state(staged, {"source": source, "synced_at": int(epoch(now)), "files": fetcher.validators})
         _swap(staged, trust_dir)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
@@ -200,12 +200,6 @@ def _same(path: Path, text: str) -> bool:
 
 def _is_url(value: str) -> bool:
     return urlsplit(value).scheme in ("http", "https")
-
-
-def _epoch(now: Any) -> float:
-    from .timeutil import epoch
-
-    return epoch(now)
 
 
 # -- where the files come from -----------------------------------------------------------------

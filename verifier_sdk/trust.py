@@ -136,12 +136,7 @@ class TrustStore:
 
     def key_for(self, kid: Any, now: float) -> IssuingKey:
         """The issuing key named by a credential's ``kid``, if it is trusted at ``now``."""
-        if kid is None and len(self.keys) == 1:
-            key = next(iter(self.keys.values()))
-        elif isinstance(kid, str):
-            key = self.keys.get(kid)
-        else:
-            key = None
+        key = self._named_key(kid)
         if key is None:
             raise UnknownKeyError("the card was signed with a key this verifier does not know; sync the trust data")
         if key.withdrawn:
@@ -157,9 +152,7 @@ class TrustStore:
         signers: list[IssuingKey] = []
 
         def lookup(kid: Any) -> tuple[str, Any]:
-            key = self.keys.get(kid) if isinstance(kid, str) or kid is None else None
-            if key is None and kid is None and len(self.keys) == 1:
-                key = next(iter(self.keys.values()))
+            key = self._named_key(kid)
             if key is None or key.withdrawn:
                 raise UnknownKeyError("status list signed by a key that is not trusted")
             signers.append(key)
@@ -171,6 +164,14 @@ class TrustStore:
         if (key.not_before is not None and verified.iat < key.not_before) or (key.not_after is not None and verified.iat > key.not_after):
             raise UnknownKeyError("status list signed by a key outside its validity window")
         return verified
+
+    def _named_key(self, kid: Any) -> IssuingKey | None:
+        """The key a token's ``kid`` names; a token without kid may use the only key there is."""
+        if isinstance(kid, str):
+            return self.keys.get(kid)
+        if kid is None and len(self.keys) == 1:
+            return next(iter(self.keys.values()))
+        return None
 
     def status_list(self, uri: str) -> StatusList | StatusListToken:
         """The verified status list for ``uri``; StatusUnavailableError when missing or unusable."""
@@ -202,6 +203,11 @@ def load_root_key(source: KeySource) -> Any:
     ):
         source = _read_text(Path(source), 64 << 10, "root key")
     return jws.load_public_key(source, "root key")
+
+
+def root_key_fingerprint(source: KeySource) -> str:
+    """``sha256:`` + the RFC 7638 thumbprint of the root key: what a partner compares with the city's."""
+    return "sha256:" + jws.jwk_thumbprint(jws.public_key_to_jwk(load_root_key(source)))
 
 
 def verify_trust_bundle(text: str, root_key: Any) -> dict[str, Any]:

@@ -12,23 +12,18 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Sequence, TextIO
 
 from ..errors import VerificationError
-from ..format.jws import jwk_thumbprint, public_key_to_jwk
 from ..purpose import PRESETS, Purpose
 from ..sync import SyncError, SyncResult, sync_trust
-from ..trust import ROOT_KEY_FILE, load_root_key
+from ..trust import ROOT_KEY_FILE, load_root_key, root_key_fingerprint as fingerprint
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class SetupError(Exception):
     """A configuration problem the operator must fix; the message says how."""
-
-
-def fingerprint(key_source: Any) -> str:
-    return "sha256:" + jwk_thumbprint(public_key_to_jwk(load_root_key(key_source)))
 
 
 def pin_root_key(instance_dir: str | Path, trust_dir: str | Path, root_key: str | Path | None = None, *, out: TextIO | None = None) -> Path:
