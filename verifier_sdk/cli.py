@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import VerificationError
+from .freshness import CANNOT_CHECK_CODES
 from .purpose import PRESETS
 from .trust import BUNDLE_FILE, ROOT_KEY_FILE, TrustStore, root_key_fingerprint
 from .verifier import Verifier
@@ -80,6 +81,7 @@ def _load_trust(path: Path, root_key: str | None) -> TrustStore:
             file=sys.stderr,
         )
     try:
+        # Remembers the highest bundle version accepted for this city's root key: an old folder is refused.
         return TrustStore.load(path, root_key=root_key)
     except VerificationError as err:
         raise _UsageError(f"trust data refused ({err.code}): {err.message}") from None
@@ -121,7 +123,7 @@ def _report_invalid(err: VerificationError, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"valid": False, "code": err.code, "message": err.message, "advice": err.advice, "claims": {}}))
         return
-    print(f"INVALID  ({err.code}) {err.message}")
+    print(f"{'CANNOT CHECK' if err.code in CANNOT_CHECK_CODES else 'INVALID'}  ({err.code}) {err.message}")
     print(f"  What to do: {err.advice}")
 
 

@@ -136,6 +136,26 @@ class TrustRollbackError(VerificationError):
     advice = "Keep the installed trust data; get the latest publication from the city."
 
 
+# -- trust data that cannot vouch for any card (issue #10): the desk's problem, never the card's --------------
+
+
+class TrustExpiredError(VerificationError):
+    """The city's trust data on this verifier has expired."""
+
+    code = "trust_expired"
+    advice = "This desk cannot check cards until it syncs the trust data from the city. The card is not at fault."
+
+
+class TrustNotYetValidError(VerificationError):
+    """The trust data is dated in the future: this computer's clock is probably wrong."""
+
+    code = "trust_not_yet_valid"
+    advice = "Check this computer's date and time, then scan again. The card is not at fault."
+
+
+TRUST_ERRORS: tuple[type[VerificationError], ...] = (TrustExpiredError, TrustNotYetValidError)
+
+
 ALL_ERRORS: tuple[type[VerificationError], ...] = (
     MalformedError,
     UnsupportedError,
@@ -153,6 +173,7 @@ ALL_ERRORS: tuple[type[VerificationError], ...] = (
     KeyBindingInvalidError,
     PurposeNotSatisfiedError,
     TrustRollbackError,
+    *TRUST_ERRORS,
 )
 
 #: code -> exception class, for applications that round-trip codes (JSON API).

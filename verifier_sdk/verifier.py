@@ -21,7 +21,6 @@ from .errors import (
     NotYetValidError,
     PurposeNotSatisfiedError,
     RevokedError,
-    StatusStaleError,
     StatusUnavailableError,
     SuspendedError,
     UntrustedIssuerError,
@@ -31,6 +30,7 @@ from .format.qr import QRParts, unpack
 from .format.sdjwt import SDJWT, resolve
 from .format.statuslist import StatusList, StatusListToken
 from .format.strict import is_numeric_date, json_object
+from .freshness import check_bundle, check_status_list
 from .keybinding import verify_key_binding
 from .purpose import Purpose, resolve_purpose
 from .timeutil import epoch, to_datetime
@@ -93,6 +93,7 @@ class Verifier:
         unverified_header, unverified_payload = scanned.header, scanned.payload
         if unverified_payload.get("iss") != self.trust.issuer:
             raise UntrustedIssuerError("this card was not issued by the city this verifier trusts")
+        check_bundle(self.trust, now_ts, self._skew)  # expired or future-dated trust data vouches for no card
         key = self.trust.key_for(unverified_header.get("kid"), now_ts)
         jws.check_header(unverified_header, key.alg, CREDENTIAL_TYPES, "credential")
         if scanned.qr is not None:
@@ -170,10 +171,7 @@ class Verifier:
             raise MalformedError("credential status needs an integer idx and a uri")
         entry = self.trust.status_list(uri)
         if isinstance(entry, StatusListToken):
-            if entry.expired(now):
-                raise StatusStaleError("the revocation data has expired; sync the trust data")
-            if now - entry.iat > self.purpose.max_status_age.total_seconds():
-                raise StatusStaleError(f"the revocation data is older than this desk allows ({self.purpose.max_status_age.days} days); sync the trust data")
+            check_status_list(entry, self.purpose.max_status_age, now, self._skew)
             entry = entry.status_list
         value = _lookup(entry, idx)
         if value in _STATUS_ERRORS:
