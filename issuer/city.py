@@ -21,12 +21,19 @@ from .errors import IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
 from .keys import KeyStore, check_new_passphrase, passphrase_from_env
 from .output import artwork, write_card_folder
-from .publish import publish
+from .publish import publish, sign_bundle, signed_bundle
 from .records import PersonRecord, RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
 
 LOCK_FILE = ".lock"
+
 LOCK_WAIT_SECONDS = 15
+
+
+def demo_root_key_path(city_dir: Path) -> Path:
+    """Where a demo city keeps its root key: a folder beside the city, never inside it."""
+    city_dir = Path(city_dir).absolute()
+    return city_dir.parent / f"{city_dir.name}-root" / "root.pem"
 
 
 @dataclass(frozen=True)
@@ -62,23 +69,38 @@ class Issuer:
     # -- lifecycle of the city itself ---------------------------------------------------------
     @classmethod
     def init(cls, city_dir: str | Path, issuer: str = "https://id.example.gov", passphrase: str | None = None,
-             insecure_demo: bool = False, now: Any = None, config: CityConfig | None = None) -> "Issuer":
-        """Create a new city: root key, issuing key k1, registry key, ``city.json`` and the registry."""
+             insecure_demo: bool = False, now: Any = None, config: CityConfig | None = None,
+             root_key_out: str | Path | None = None) -> "Issuer":
+        """Create a new city: card key k1, status key s1, registry key, ``city.json``, the registry, and bundle v1.
+
+        The root private key is written only to ``root_key_out``, outside the city folder (a
+        removable drive); a demo city without one keeps it in ``<city>-root/root.pem`` beside it.
+        """
         city_dir = Path(city_dir)
         if city_dir.exists() and any(city_dir.iterdir()):
             raise IssuerError(f"{city_dir} is not empty", "choose a new directory for a new city")
         cfg = config or city_config.default_config(issuer, insecure_demo=insecure_demo)
         cfg = city_config.validate(replace(cfg, insecure_demo=insecure_demo))
         secret_pass = None if insecure_demo else check_new_passphrase(passphrase or passphrase_from_env())
+        if root_key_out is None:
+            if not insecure_demo:
+                raise KeyStoreError("no place for the root key was named",
+                                    "pass --root-key PATH on a removable drive, outside the city folder")
+            root_key_out = demo_root_key_path(city_dir)
         city_dir.mkdir(parents=True, exist_ok=True)
         keys = KeyStore.create(city_dir, secret_pass)
+        root = keys.create_root_key(Path(root_key_out))
         city_config.save(city_dir, cfg)
         registry = Registry.create(city_dir, keys.registry_secret(), cfg.status_list_capacity)
         start = int(epoch(now))
         keys.new_issuing_key("k1")
+        keys.new_issuing_key("s1")
         with registry.transaction():
             registry.add_issuing_key("k1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start))
-        return cls(city_dir, cfg, keys, registry)
+            registry.add_issuing_key("s1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start), role="status")
+        city = cls(city_dir, cfg, keys, registry)
+        sign_bundle(city, root, start)
+        return city
 
     @classmethod
     def open(cls, city_dir: str | Path, passphrase: str | None = None) -> "Issuer":
@@ -129,6 +151,10 @@ class Issuer:
         if now > key.not_before + self.config.key_issuing_days * 86400:
             raise IssuerError(f"issuing key {key.kid} has been in use longer than key_issuing_days",
                               "run `cityid-issuer rotate-key DIR`, then issue again")
+        # Desks know a key only from the root-signed bundle: never print cards they would refuse.
+        if not any(k.kid == key.kid and not k.withdrawn for k in signed_bundle(self)[1]["keys"]):
+            raise IssuerError(f"card key {key.kid} is not in the root-signed trust bundle yet",
+                              "sign it first: cityid-issuer sign-bundle DIR --root-key PATH, then publish")
         return key.kid
 
     def missing_glyphs(self, record: PersonRecord) -> bool:
@@ -193,12 +219,23 @@ class Issuer:
         with self._exclusive():
             lifecycle.set_card_status(self, card_number, VALID)
 
-    def rotate_key(self, compromised: bool = False, now: Any = None) -> str:
-        """Start signing with a new issuing key; returns its kid."""
-        with self._exclusive():
-            return lifecycle.rotate_key(self, compromised=compromised, now=int(epoch(now)))
+    def rotate_key(self, compromised: bool = False, now: Any = None, *, kid: str | None = None, role: str = "card") -> str:
+        """Rotate the current key of ``role``, or the key ``kid`` (an older one is only withdrawn); returns the kid in use.
 
-    def publish(self, out_dir: str | Path, now: Any = None) -> Path:
-        """Write the trust publication folder (bundle, status lists, root key) atomically."""
+        The change reaches desks after :meth:`sign_bundle` (root key) and :meth:`publish`.
+        """
         with self._exclusive():
-            return publish(self, Path(out_dir), int(epoch(now)))
+            return lifecycle.rotate_key(self, kid=kid, role=role, compromised=compromised, now=int(epoch(now)))
+
+    def sign_bundle(self, root_key_path: str | Path, now: Any = None) -> dict[str, Any]:
+        """Sign the key list with the offline root key (yearly ceremony, and after every key change)."""
+        with self._exclusive():
+            return sign_bundle(self, self.keys.root_key(Path(root_key_path)), int(epoch(now)))
+
+    def publish(self, out_dir: str | Path, now: Any = None, notices: list[str] | None = None) -> Path:
+        """Write the trust publication folder (signed bundle, fresh status lists, root public key) atomically.
+
+        Never needs the root key.  ``notices`` collects warnings (bundle expiring, unsigned key changes).
+        """
+        with self._exclusive():
+            return publish(self, Path(out_dir), int(epoch(now)), notices)

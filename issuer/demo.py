@@ -7,7 +7,7 @@ import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .city import Issuer
+from .city import Issuer, demo_root_key_path
 from .config import CONFIG_FILE, load
 from .errors import IssuerError
 
@@ -39,7 +39,7 @@ def run_demo(city_dir: Path, now: datetime | None = None) -> int:
         city.publish(publication, now=now)
     valid = numbers[1]
     print(f"Demo city in {city_dir}: {report.issued + 1} cards in {cards_dir} (one revoked, one expired), "
-          f"publication in {publication}.")
+          f"publication in {publication}; its root key is kept apart in {demo_root_key_path(city_dir)}.")
     print("Verify a card (the QR text is in each card folder; the PNGs can be scanned too):")
     for label, number, face, purpose in (("valid, bank desk", valid, "id", "bank"),
                                          ("valid, museum desk", valid, "perks", "museum"),
@@ -54,8 +54,11 @@ def run_demo(city_dir: Path, now: datetime | None = None) -> int:
 
 def _clear_earlier_demo(city_dir: Path) -> None:
     """A demo may be run again: replace an earlier demo city, but never touch anything else."""
-    if not city_dir.exists() or not any(city_dir.iterdir()):
-        return
-    if not (city_dir / CONFIG_FILE).exists() or not load(city_dir).insecure_demo:
-        raise IssuerError(f"{city_dir} exists and is not a demo city", "choose another folder for the demo")
-    shutil.rmtree(city_dir)
+    root_dir = demo_root_key_path(city_dir).parent
+    if root_dir.exists() and {p.name for p in root_dir.iterdir()} - {"root.pem"}:
+        raise IssuerError(f"{root_dir} exists and is not a demo city's root key folder", "choose another folder for the demo")
+    if city_dir.exists() and any(city_dir.iterdir()):
+        if not (city_dir / CONFIG_FILE).exists() or not load(city_dir).insecure_demo:
+            raise IssuerError(f"{city_dir} exists and is not a demo city", "choose another folder for the demo")
+        shutil.rmtree(city_dir)
+    shutil.rmtree(root_dir, ignore_errors=True)

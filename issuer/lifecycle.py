@@ -1,4 +1,4 @@
-"""After issuance: revoke, suspend and reinstate cards; rotate the issuing key."""
+"""After issuance: revoke, suspend and reinstate cards; rotate or withdraw any key by its kid."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from . import cardnumber
 from .errors import CardNotFoundError, IssuerError
+from .publish import write_unsigned_bundle
 from .registry import REVOKED, SUSPENDED, VALID
 
 if TYPE_CHECKING:
@@ -30,17 +31,34 @@ def set_card_status(city: "Issuer", card_number: str, status: int) -> str:
     return _NAMES[card.status]
 
 
-def rotate_key(city: "Issuer", *, compromised: bool, now: int) -> str:
-    """Start signing with a new key; the old one stays valid for its cards (or is withdrawn if compromised)."""
+def rotate_key(city: "Issuer", *, kid: str | None = None, role: str = "card", compromised: bool, now: int) -> str:
+    """Rotate or withdraw one key by kid (default: the current key of ``role``); returns the kid now in use for that role.
+
+    The current key of a role is replaced by a new one (and withdrawn if compromised: every card
+    or status list it signed then fails).  An older key can only be withdrawn.  Either way the key
+    list changed, so an unsigned bundle is written for the root to sign (``sign-bundle``).
+    """
     registry, config = city.registry, city.config
-    old = registry.current_key()
-    kid = f"k{int(old.kid[1:]) + 1}"
-    city.keys.new_issuing_key(kid, replace_unregistered=True)
+    old = registry.issuing_key_row(kid) if kid is not None else registry.current_key(role)
+    if old is None:
+        raise IssuerError(f"no key {kid} in this city", "list the keys with `cityid-issuer keys DIR`")
+    if old.retired_at is not None:
+        if not compromised:
+            raise IssuerError(f"key {old.kid} is already retired", "to withdraw it (it leaked), add --compromised")
+        with registry.transaction():
+            registry.withdraw_key(old.kid)
+        write_unsigned_bundle(city)
+        return registry.current_key(old.role).kid
+    prefix = "s" if old.role == "status" else "k"
+    new_kid = f"{prefix}{max(int(k.kid[1:]) for k in registry.issuing_keys() if k.role == old.role) + 1}"
+    city.keys.new_issuing_key(new_kid, replace_unregistered=True)
     with registry.transaction():
-        last = registry.last_expiry(old.kid)
+        # A card key stays valid for the cards it signed; a status key's lists are superseded by the next ones.
+        last = registry.last_expiry(old.kid) if old.role == "card" else None
         registry.retire_key(old.kid, retired_at=now, not_after=max(last or now, old.not_before), withdrawn=compromised)
-        registry.add_issuing_key(kid, not_before=now, not_after=planned_not_after(config, now))
-    return kid
+        registry.add_issuing_key(new_kid, not_before=now, not_after=planned_not_after(config, now), role=old.role)
+    write_unsigned_bundle(city)
+    return new_kid
 
 
 def planned_not_after(config, not_before: int) -> int:  # noqa: ANN001

@@ -56,9 +56,14 @@ def test_registry_and_city_folder_hold_no_personal_data(secure_city, tmp_path):
 
 def test_keys_are_encrypted_and_need_the_passphrase(secure_city, monkeypatch):
     keys = secure_city.dir / "keys"
-    for pem in keys.glob("*.pem"):
+    root = secure_city.dir.parent / "usb" / "root.pem"  # named by the operator, outside the city folder
+    for pem in [*keys.glob("issuing-*.pem"), root]:
         assert pem.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
         assert pem.stat().st_mode & 0o077 == 0
+    # The city folder holds no root private key: only its public half.
+    everything = b"".join(p.read_bytes() for p in secure_city.dir.rglob("*") if p.is_file())
+    assert root.read_bytes() not in everything
+    assert (keys / "root-public.pem").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
     assert b'"kdf": "scrypt"' in (keys / "registry-secret.json").read_bytes()
     secure_city.close()
     monkeypatch.delenv("CITYID_PASSPHRASE")
