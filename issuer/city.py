@@ -19,7 +19,7 @@ from .cards import missing_glyphs
 from .config import CityConfig
 from .errors import IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
-from .keys import KeyStore, check_new_passphrase, passphrase_from_env
+from .keys import KeyStore, check_new_passphrase, check_root_key_path, passphrase_from_env
 from .output import artwork, write_card_folder
 from .publish import publish, sign_bundle, signed_bundle
 from .records import PersonRecord, RowError, check_record
@@ -87,6 +87,7 @@ class Issuer:
                 raise KeyStoreError("no place for the root key was named",
                                     "pass --root-key PATH on a removable drive, outside the city folder")
             root_key_out = demo_root_key_path(city_dir)
+        check_root_key_path(city_dir, Path(root_key_out))  # before anything is created
         city_dir.mkdir(parents=True, exist_ok=True)
         keys = KeyStore.create(city_dir, secret_pass)
         root = keys.create_root_key(Path(root_key_out))

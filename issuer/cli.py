@@ -122,8 +122,7 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_OK
         if args.command == "rotate-key":
             kid = city.rotate_key(compromised=args.compromised, kid=args.kid, role=args.role)
-            print(f"The {args.role if args.kid is None else 'key'}'s key in use is now {kid}."
-                  + (" The old key is withdrawn: reissue the cards it signed." if args.compromised else ""))
+            print(f"Key {kid} is now in use." + (" The old key is withdrawn: reissue what it signed." if args.compromised else ""))
             print(f"Next: sign the new key list with the root key (cityid-issuer sign-bundle {args.dir} --root-key PATH), "
                   "then publish. Partners learn nothing before that.")
             return EXIT_OK

@@ -128,6 +128,18 @@ def load_secret(path: Path, passphrase: bytes | None) -> bytes:
         raise KeyStoreError("the registry key file is damaged", "restore the city's keys folder from backup") from None
 
 
+def check_root_key_path(city_dir: Path, out: Path) -> Path:
+    """Where a new root private key may go: outside the city folder, and never over an existing file."""
+    out = Path(out).absolute()
+    city = Path(city_dir).absolute().resolve()
+    if out.resolve() == city or city in out.resolve().parents:
+        raise KeyStoreError("the root key must be kept outside the city folder",
+                            "name a path on a removable drive, e.g. --root-key /media/usb/city-root.pem")
+    if out.exists():
+        raise KeyStoreError(f"{out} already exists; a root key is never overwritten", "name a new file")
+    return out
+
+
 class KeyStore:
     """The city's ``keys/`` folder, unlocked with one passphrase (None in a demo city)."""
 
@@ -147,13 +159,7 @@ class KeyStore:
 
     def create_root_key(self, out: Path) -> ec.EllipticCurvePrivateKey:
         """A new root key: the private half only at ``out`` (outside the city folder), the public half in keys/."""
-        out = Path(out).absolute()
-        city = self.dir.parent.resolve()
-        if out.resolve() == city or city in out.resolve().parents:
-            raise KeyStoreError("the root key must be kept outside the city folder",
-                                "name a path on a removable drive, e.g. --root-key /media/usb/city-root.pem")
-        if out.exists():
-            raise KeyStoreError(f"{out} already exists; a root key is never overwritten", "name a new file")
+        out = check_root_key_path(self.dir.parent, out)
         out.parent.mkdir(parents=True, exist_ok=True)
         key = new_signing_key()
         save_private_key(out, key, self.passphrase)

@@ -35,6 +35,7 @@ from .errors import TrustRollbackError, VerificationError
 from .format.statuslist import MAX_TOKEN_CHARS, StatusListToken
 from .freshness import freshness
 from .installed import highest_version, remember_version
+from .purpose import PRESETS
 from .timeutil import epoch
 from .trust import (
     _STATUS_PATH,
@@ -56,9 +57,9 @@ _MAX_STATUS_BYTES = MAX_TOKEN_CHARS  # what the verifier accepts, and not a byte
 _MAX_REDIRECTS = 5
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 #: Seconds one whole download may take, however slowly the server drips it.
-DEFAULT_DEADLINE = 120.0
-#: With no purpose given, the status lists' own exp is the only age limit.
-_NO_POLICY = timedelta(days=36500)
+DEFAULT_DEADLINE = 60.0
+#: With no desk policy given: data older than every preset purpose allows is useless to every desk.
+_ANY_DESK = max(purpose.max_status_age for purpose in PRESETS.values())
 
 
 class SyncError(Exception):
@@ -87,8 +88,8 @@ def sync_trust(
 ) -> SyncResult:
     """Update ``trust_dir`` from ``source`` (URL or folder; default: the installed bundle's publication_url).
 
-    ``max_status_age``: the desk's policy (a purpose's ``max_status_age``); the data left
-    installed must satisfy it.  ``allow_http``: accept a plain-http URL beyond loopback.
+    ``max_status_age``: the desk's policy (a purpose's ``max_status_age``; default: the most
+    lenient preset's); the data left installed must satisfy it.  ``allow_http``: accept a plain-http URL beyond loopback.
     Raises :class:`SyncError` (network, files, unusable data) or a :class:`VerificationError`
     (signature, rollback) and then leaves the installed copy untouched.
     """
@@ -112,7 +113,7 @@ def sync_trust(
     for relative in _status_paths(claims):
         text = fetcher.get(relative, _MAX_STATUS_BYTES)
         files[relative] = _read(trust_dir, relative) if text is None else text
-    policy = max_status_age or _NO_POLICY
+    policy = max_status_age or _ANY_DESK
     if installed is not None and (not fetcher.changed or all(_same(trust_dir, relative, text) for relative, text in files.items())):
         _refuse_unusable(installed, policy, now_ts, "the source has nothing newer, and the installed trust data")
         return SyncResult(False, installed.version, source, "trust data already up to date")

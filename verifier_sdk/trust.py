@@ -113,7 +113,8 @@ class TrustStore:
         bundle_path = path / BUNDLE_FILE if path.is_dir() else path
         root = load_root_key(root_key)
         now_ts, skew = epoch(now), clock_skew.total_seconds()
-        claims = verify_trust_bundle(read_regular_file(bundle_path, _MAX_BUNDLE_BYTES, "trust bundle"), root)
+        inside = path if path.is_dir() else None  # a folder's bundle must not be a link leading out of it
+        claims = verify_trust_bundle(read_regular_file(bundle_path, _MAX_BUNDLE_BYTES, "trust bundle", inside=inside), root)
         bundle = parse_bundle(claims, root)
         if bundle["iat"] > now_ts + skew:
             raise TrustNotYetValidError(

@@ -122,7 +122,7 @@ def run_sync(trust: str | Path, root_key: str | Path, source: str | None = None,
     """
     max_age = resolve_purpose(purpose).max_status_age if purpose is not None else None
     result = sync_trust(trust, root_key, source, timeout=(min(5.0, timeout), timeout), max_status_age=max_age,
-                        allow_http=allow_http, deadline=deadline or max(4 * timeout, 60.0))
+                        allow_http=allow_http, deadline=deadline or 2 * timeout)
     print(f"{result.message} (from {result.source})", file=out or sys.stdout)
     return result
 
@@ -192,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--root-key", metavar="FILE", help="pinned root key (default: $CITYID_ROOT_KEY, else the app's pinned key)")
     y.add_argument("--instance", metavar="DIR", help="the app's instance folder, to find its pinned root key")
     y.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server at each step (default 30)")
-    y.add_argument("--deadline", type=float, metavar="S", help="seconds one whole download may take (default: 4 x --timeout, at least 60)")
+    y.add_argument("--deadline", type=float, metavar="S", help="seconds one whole download may take (default: 2 x --timeout)")
     y.add_argument("--purpose", choices=sorted(PRESETS), help="fail unless the data left installed is fresh enough for this desk")
     y.add_argument("--allow-http", action="store_true", help="accept a plain-http publication URL (only on a network you trust)")
     return parser
