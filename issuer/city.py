@@ -15,14 +15,13 @@ from verifier_sdk.timeutil import epoch
 
 from . import cardnumber, config as city_config, lifecycle
 from .batch import BatchReport, run_batch
-from .cards import missing_glyphs
 from .config import CityConfig
 from .errors import IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
 from .keys import KeyStore, check_new_passphrase, check_root_key_path, passphrase_from_env
 from .output import artwork, write_card_folder
 from .publish import publish, sign_bundle, signed_bundle
-from .records import PersonRecord, RowError, check_record
+from .records import RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
 
 LOCK_FILE = ".lock"
@@ -99,9 +98,8 @@ class Issuer:
         with registry.transaction():
             registry.add_issuing_key("k1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start))
             registry.add_issuing_key("s1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start), role="status")
-        city = cls(city_dir, cfg, keys, registry)
-        sign_bundle(city, root, start)
-        return city
+        sign_bundle(registry, keys, cfg, city_dir, root, start)
+        return cls(city_dir, cfg, keys, registry)
 
     @classmethod
     def open(cls, city_dir: str | Path, passphrase: str | None = None) -> "Issuer":
@@ -153,13 +151,10 @@ class Issuer:
             raise IssuerError(f"issuing key {key.kid} has been in use longer than key_issuing_days",
                               "run `cityid-issuer rotate-key DIR`, then issue again")
         # Desks know a key only from the root-signed bundle: never print cards they would refuse.
-        if not any(k.kid == key.kid and not k.withdrawn for k in signed_bundle(self)[1]["keys"]):
+        if not any(k.kid == key.kid and not k.withdrawn for k in signed_bundle(self.keys, self.dir)[1]["keys"]):
             raise IssuerError(f"card key {key.kid} is not in the root-signed trust bundle yet",
                               "sign it first: cityid-issuer sign-bundle DIR --root-key PATH, then publish")
         return key.kid
-
-    def missing_glyphs(self, record: PersonRecord) -> bool:
-        return missing_glyphs(record.given_name + record.family_name, self.config.card_font)
 
     def issue_card(self, record: Mapping[str, Any], now: Any = None, out_dir: str | Path | None = None) -> IssuedCard:
         """Issue one card from a record (given_name, family_name, birthdate, ...); optionally write its print folder."""
@@ -201,24 +196,25 @@ class Issuer:
         today, expires_at = _today_and_expiry(self.config, at)
         with self._exclusive():
             self._signing_kid(at)
-            return run_batch(self, Path(input_path), Path(out_dir), today=today, expires_at=expires_at,
-                             workers=workers if workers is not None else (os.cpu_count() or 1), progress=progress)
+            return run_batch(self.registry, self.keys, self.config, Path(input_path), Path(out_dir), today=today,
+                             expires_at=expires_at, workers=workers if workers is not None else (os.cpu_count() or 1),
+                             progress=progress)
 
     # -- after issuance ---------------------------------------------------------------------------
     def revoke(self, card_number: str, now: Any = None) -> None:
         """Revoke a card for good (lost, stolen, replaced).  Takes effect at the next publish."""
         with self._exclusive():
-            lifecycle.set_card_status(self, card_number, REVOKED)
+            lifecycle.set_card_status(self.registry, card_number, REVOKED)
 
     def suspend(self, card_number: str, now: Any = None) -> None:
         """Suspend a card until :meth:`reinstate`."""
         with self._exclusive():
-            lifecycle.set_card_status(self, card_number, SUSPENDED)
+            lifecycle.set_card_status(self.registry, card_number, SUSPENDED)
 
     def reinstate(self, card_number: str, now: Any = None) -> None:
         """Lift a suspension (a revoked card cannot be reinstated)."""
         with self._exclusive():
-            lifecycle.set_card_status(self, card_number, VALID)
+            lifecycle.set_card_status(self.registry, card_number, VALID)
 
     def rotate_key(self, compromised: bool = False, now: Any = None, *, kid: str | None = None, role: str = "card") -> str:
         """Rotate the current key of ``role``, or the key ``kid`` (an older one is only withdrawn); returns the kid in use.
@@ -226,12 +222,14 @@ class Issuer:
         The change reaches desks after :meth:`sign_bundle` (root key) and :meth:`publish`.
         """
         with self._exclusive():
-            return lifecycle.rotate_key(self, kid=kid, role=role, compromised=compromised, now=int(epoch(now)))
+            return lifecycle.rotate_key(self.registry, self.keys, self.config, self.dir, kid=kid, role=role,
+                                        compromised=compromised, now=int(epoch(now)))
 
     def sign_bundle(self, root_key_path: str | Path, now: Any = None) -> dict[str, Any]:
         """Sign the key list with the offline root key (yearly ceremony, and after every key change)."""
         with self._exclusive():
-            return sign_bundle(self, self.keys.root_key(Path(root_key_path)), int(epoch(now)))
+            return sign_bundle(self.registry, self.keys, self.config, self.dir, self.keys.root_key(Path(root_key_path)),
+                               int(epoch(now)))
 
     def publish(self, out_dir: str | Path, now: Any = None, notices: list[str] | None = None) -> Path:
         """Write the trust publication folder (signed bundle, fresh status lists, root public key) atomically.
@@ -239,4 +237,4 @@ class Issuer:
         Never needs the root key.  ``notices`` collects warnings (bundle expiring, unsigned key changes).
         """
         with self._exclusive():
-            return publish(self, Path(out_dir), int(epoch(now)), notices)
+            return publish(self.registry, self.keys, self.config, self.dir, Path(out_dir), int(epoch(now)), notices)

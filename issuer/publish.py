@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
@@ -34,11 +34,11 @@ from verifier_sdk.freshness import EXPIRY_WARNING, freshness
 from verifier_sdk.timeutil import to_datetime
 from verifier_sdk.trust import BUNDLE_FILE, BUNDLE_TYP, ROLE_STATUS, TrustStore, parse_bundle, root_key_fingerprint, verify_trust_bundle
 
+from .config import CityConfig
 from .errors import IssuerError
 from .files import fsync_dir, recover_dir, replace_dir, write_atomic, write_file
-
-if TYPE_CHECKING:
-    from .city import Issuer
+from .keys import KeyStore
+from .registry import Registry
 
 STATUS_BITS = 2
 #: In the city folder: the bundle the root signed last, and the key changes waiting for its signature.
@@ -48,58 +48,57 @@ UNSIGNED_BUNDLE = "trust-bundle-unsigned.json"
 SPARE_STATUS_LISTS = 1
 
 
-def status_lists(city: "Issuer") -> dict[int, StatusList]:
+def status_lists(registry: Registry) -> dict[int, StatusList]:
     lists = {}
-    for list_no, capacity in city.registry.status_lists():
+    for list_no, capacity in registry.status_lists():
         status_list = StatusList.empty(capacity, STATUS_BITS)
-        for idx, status in city.registry.statuses(list_no):
+        for idx, status in registry.statuses(list_no):
             status_list[idx] = status
         lists[list_no] = status_list
     return lists
 
 
-def bundle_claims(city: "Issuer") -> dict[str, Any]:
+def bundle_claims(registry: Registry, keys: KeyStore, config: CityConfig) -> dict[str, Any]:
     """The key list and status lists as the registry has them now (no version, iat or exp yet: the root adds those)."""
-    config = city.config
-    keys = [{"kid": k.kid, "role": k.role, "alg": k.alg,
-             "jwk": public_key_to_jwk(city.keys.issuing_key(k.kid).public_key()),
-             "not_before": k.not_before, "not_after": k.not_after, "withdrawn": k.withdrawn}
-            for k in city.registry.issuing_keys()]
-    numbers = [n for n, _ in city.registry.status_lists()]
+    issuer_keys = [{"kid": k.kid, "role": k.role, "alg": k.alg,
+                    "jwk": public_key_to_jwk(keys.issuing_key(k.kid).public_key()),
+                    "not_before": k.not_before, "not_after": k.not_after, "withdrawn": k.withdrawn}
+                   for k in registry.issuing_keys()]
+    numbers = [n for n, _ in registry.status_lists()]
     numbers += range(max(numbers) + 1, max(numbers) + 1 + SPARE_STATUS_LISTS)
     lists = [{"uri": config.status_list_uri(n), "path": f"status/{n}.jwt"} for n in numbers]
-    return {"iss": config.issuer, "issuer_keys": keys, "status_lists": lists, "publication_url": config.publication_url}
+    return {"iss": config.issuer, "issuer_keys": issuer_keys, "status_lists": lists, "publication_url": config.publication_url}
 
 
-def write_unsigned_bundle(city: "Issuer") -> Path:
+def write_unsigned_bundle(registry: Registry, keys: KeyStore, config: CityConfig, city_dir: Path) -> Path:
     """After a key change: the bundle that must be signed with the root key (``cityid-issuer sign-bundle``)."""
-    path = city.dir / UNSIGNED_BUNDLE
-    write_atomic(path, (json.dumps(bundle_claims(city), indent=1) + "\n").encode("ascii"), mode=0o644)
+    path = Path(city_dir) / UNSIGNED_BUNDLE
+    write_atomic(path, (json.dumps(bundle_claims(registry, keys, config), indent=1) + "\n").encode("ascii"), mode=0o644)
     return path
 
 
-def sign_bundle(city: "Issuer", root_key: Any, now: int) -> dict[str, Any]:
+def sign_bundle(registry: Registry, keys: KeyStore, config: CityConfig, city_dir: Path, root_key: Any, now: int) -> dict[str, Any]:
     """Sign the waiting key changes (or, at the yearly ceremony, the current key list) with the root key."""
-    pending = city.dir / UNSIGNED_BUNDLE
-    claims = json.loads(pending.read_text("ascii")) if pending.is_file() else bundle_claims(city)
-    with city.registry.transaction():  # a version number is spent even if the write below fails: never reused
-        version = int(city.registry.meta("bundle_version") or 0) + 1
-        city.registry.set_meta("bundle_version", str(version))
-    claims = {"iss": claims["iss"], "version": version, "iat": now, "exp": now + city.config.bundle_lifetime_days * 86400,
+    pending = Path(city_dir) / UNSIGNED_BUNDLE
+    claims = json.loads(pending.read_text("ascii")) if pending.is_file() else bundle_claims(registry, keys, config)
+    with registry.transaction():  # a version number is spent even if the write below fails: never reused
+        version = int(registry.meta("bundle_version") or 0) + 1
+        registry.set_meta("bundle_version", str(version))
+    claims = {"iss": claims["iss"], "version": version, "iat": now, "exp": now + config.bundle_lifetime_days * 86400,
               **{k: v for k, v in claims.items() if k != "iss"}}
     header = {"typ": BUNDLE_TYP, "kid": jwk_thumbprint(public_key_to_jwk(root_key.public_key()))}
     token = sign(header, claims, root_key, "ES256")
-    parse_bundle(verify_trust_bundle(token, city.keys.root_public_key()), root_key.public_key())  # what desks will check
-    write_atomic(city.dir / SIGNED_BUNDLE, token.encode("ascii"), mode=0o644)
+    parse_bundle(verify_trust_bundle(token, keys.root_public_key()), root_key.public_key())  # what desks will check
+    write_atomic(Path(city_dir) / SIGNED_BUNDLE, token.encode("ascii"), mode=0o644)
     pending.unlink(missing_ok=True)
     return claims
 
 
-def signed_bundle(city: "Issuer") -> tuple[str, dict[str, Any]]:
+def signed_bundle(keys: KeyStore, city_dir: Path) -> tuple[str, dict[str, Any]]:
     """The bundle the root signed last (text, parsed claims); IssuerError when there is none or it is damaged."""
     try:
-        text = (city.dir / SIGNED_BUNDLE).read_text("ascii")
-        root = city.keys.root_public_key()
+        text = (Path(city_dir) / SIGNED_BUNDLE).read_text("ascii")
+        root = keys.root_public_key()
         return text, parse_bundle(verify_trust_bundle(text, root), root)
     except FileNotFoundError:
         raise IssuerError("the city has no signed trust bundle yet",
@@ -109,37 +108,37 @@ def signed_bundle(city: "Issuer") -> tuple[str, dict[str, Any]]:
                           "sign a new one: cityid-issuer sign-bundle DIR --root-key PATH") from None
 
 
-def publish(city: "Issuer", out_dir: Path, now: int, notices: list[str] | None = None) -> Path:
+def publish(registry: Registry, keys: KeyStore, config: CityConfig, city_dir: Path, out_dir: Path, now: int,
+            notices: list[str] | None = None) -> Path:
     """Write the publication: the signed bundle as it is, fresh status lists signed by the status key."""
     notices = notices if notices is not None else []
     out_dir = Path(out_dir).absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(out_dir)
-    config = city.config
-    bundle_text, bundle = signed_bundle(city)
+    bundle_text, bundle = signed_bundle(keys, city_dir)
     if now >= bundle["exp"]:
         raise IssuerError(f"the signed trust bundle expired on {to_datetime(bundle['exp']):%Y-%m-%d}: every desk would refuse it",
                           "hold the root ceremony: cityid-issuer sign-bundle DIR --root-key PATH, then publish")
     if bundle["exp"] - now < EXPIRY_WARNING.total_seconds():
         notices.append(f"the signed trust bundle expires on {to_datetime(bundle['exp']):%Y-%m-%d}: "
                        "hold the root ceremony (cityid-issuer sign-bundle) before then")
-    if (city.dir / UNSIGNED_BUNDLE).is_file():
+    if (Path(city_dir) / UNSIGNED_BUNDLE).is_file():
         notices.append("key changes are waiting for the root signature and are not published yet: run cityid-issuer sign-bundle")
-    status_key = _status_key(city, bundle, now)
-    lists, capacity = status_lists(city), config.status_list_capacity
+    status_key = _status_key(bundle, now)
+    lists, capacity = status_lists(registry), config.status_list_capacity
     declared = {int(Path(path).stem): uri for uri, path in bundle["status_lists"]}
     undeclared = sorted(set(lists) - set(declared))
     if undeclared:
         notices.append(f"status list(s) {', '.join(map(str, undeclared))} are not in the signed trust bundle: desks cannot check "
                        "the cards on them until you run cityid-issuer sign-bundle")
-    root_public = city.keys.root_public_key()
+    root_public = keys.root_public_key()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.publishing-", dir=out_dir.parent))
     try:
         (tmp / "status").mkdir()
         for list_no, uri in sorted(declared.items()):
             status_list = lists.get(list_no) or StatusList.empty(capacity, STATUS_BITS)  # a spare list: nobody on it yet
             token = make_status_list_token(
-                status_list, sub=uri, iss=config.issuer, kid=status_key, private_key=city.keys.issuing_key(status_key),
+                status_list, sub=uri, iss=config.issuer, kid=status_key, private_key=keys.issuing_key(status_key),
                 iat=now, ttl=config.status_list_ttl, exp=now + config.status_list_lifetime_hours * 3600)
             write_file(tmp / "status" / f"{list_no}.jwt", token.encode("ascii"))
         write_file(tmp / BUNDLE_FILE, bundle_text.encode("ascii"))
@@ -160,7 +159,7 @@ def publish(city: "Issuer", out_dir: Path, now: int, notices: list[str] | None =
     return out_dir
 
 
-def _status_key(city: "Issuer", bundle: dict[str, Any], now: int) -> str:
+def _status_key(bundle: dict[str, Any], now: int) -> str:
     """The newest status key the signed bundle vouches for now (a rotation counts once the root signed it)."""
     usable = [k.kid for k in bundle["keys"] if k.role == ROLE_STATUS and not k.withdrawn
               and (k.not_before is None or k.not_before <= now) and (k.not_after is None or now <= k.not_after)]
