@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from verifier_sdk import TrustStore, VerificationError, VerifiedCredential, Verifier
+from verifier_sdk.freshness import CANNOT_CHECK_CODES
 
 
 def scanned_text(value: str) -> str:
@@ -36,9 +37,14 @@ def run(purpose: str, show: Callable[[VerifiedCredential], None], description: s
     try:
         # Checks the bundle's signature, date and version (an older folder than last time is refused).
         trust = TrustStore.load(args.trust, root_key=args.root_key)
+    except VerificationError as err:  # the desk's trust data is at fault, never the card
+        print(f"CANNOT CHECK ({err.code}): the trust data was refused: {err.message}\nWhat to do: {err.advice}")
+        return 1
+    try:
         card = Verifier(trust, purpose=purpose).verify(scanned_text(args.card))
     except VerificationError as err:
-        print(f"REFUSED ({err.code}): {err.message}\nWhat to do: {err.advice}")
+        verdict = "CANNOT CHECK" if err.code in CANNOT_CHECK_CODES else "REFUSED"
+        print(f"{verdict} ({err.code}): {err.message}\nWhat to do: {err.advice}")
         return 1
     show(card)  # card.claims holds only what this purpose may see
     return 0

@@ -38,6 +38,8 @@ def rotate_key(registry: Registry, keys: KeyStore, config: CityConfig, city_dir:
     or status list it signed then fails).  An older key can only be withdrawn.  Either way the key
     list changed, so an unsigned bundle is written for the root to sign (``sign-bundle``).
     """
+    if kid is None and not any(k.role == role for k in registry.issuing_keys()):
+        return _first_key(registry, keys, config, city_dir, role, now)  # a city from before key roles: its first status key
     old = registry.issuing_key_row(kid) if kid is not None else registry.current_key(role)
     if old is None:
         raise IssuerError(f"no key {kid} in this city", "list the keys with `cityid-issuer keys DIR`")
@@ -58,6 +60,15 @@ def rotate_key(registry: Registry, keys: KeyStore, config: CityConfig, city_dir:
         registry.add_issuing_key(new_kid, not_before=now, not_after=planned_not_after(config, now), role=old.role)
     write_unsigned_bundle(registry, keys, config, city_dir)
     return new_kid
+
+
+def _first_key(registry: Registry, keys: KeyStore, config: CityConfig, city_dir: Path, role: str, now: int) -> str:
+    kid = "s1" if role == "status" else "k1"
+    keys.new_issuing_key(kid, replace_unregistered=True)
+    with registry.transaction():
+        registry.add_issuing_key(kid, not_before=now, not_after=planned_not_after(config, now), role=role)
+    write_unsigned_bundle(registry, keys, config, city_dir)
+    return kid
 
 
 def planned_not_after(config: CityConfig, not_before: int) -> int:

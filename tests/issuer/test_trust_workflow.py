@@ -94,3 +94,20 @@ def test_capacity_and_the_verifier_caps_agree(tmp_path):
     (tmp_path / "city" / CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(IssuerError, match="status_list_capacity"):
         Issuer.open(tmp_path / "city")
+
+
+def test_the_emergency_withdrawal_through_the_cli(tmp_path):
+    city, root, pub = tmp_path / "city", tmp_path / "usb" / "root.pem", tmp_path / "pub"
+    assert cli("init", city, "--insecure-demo", "--root-key", root).returncode == 0
+    assert cli("rotate-key", city, "--kid", "k9", "--compromised").returncode == 1  # no such key: nothing changes
+    withdrawn = cli("rotate-key", city, "--kid", "s1", "--compromised")
+    assert withdrawn.returncode == 0 and "s2" in withdrawn.stdout and "sign-bundle" in withdrawn.stdout
+    waiting = cli("publish", city, pub)
+    assert waiting.returncode == 0 and "waiting for the root signature" in waiting.stderr
+    signed = cli("sign-bundle", city, "--root-key", root)
+    assert signed.returncode == 0 and "WITHDRAWN" in signed.stdout and "version 2" in signed.stdout
+    assert cli("publish", city, pub).returncode == 0
+    trust = TrustStore.load(pub, root_key=pub / "root-key.pem")
+    assert trust.version == 2 and trust.keys["s1"].withdrawn and not trust.problems
+    listed = cli("keys", city)
+    assert "s1  status  WITHDRAWN" in listed.stdout and "s2  status  in use" in listed.stdout
