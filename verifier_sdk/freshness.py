@@ -103,14 +103,17 @@ def freshness(
     *,
     clock_skew: timedelta = timedelta(minutes=5),
     problem: str | None = None,
+    error: VerificationError | None = None,
 ) -> Freshness:
     """The freshness of ``trust`` for a desk with this purpose (or maximum status age) at ``now``.
 
-    ``trust`` None (nothing loaded) gives level "missing", with ``problem`` as its message.
+    ``trust`` None (nothing loaded) gives level "missing", with ``problem`` as its message and
+    the code of ``error`` (why loading failed, e.g. ``trust_rollback``) as its reason.
     """
     max_age = purpose.max_status_age if isinstance(purpose, Purpose) else purpose
     if trust is None:
-        return Freshness(MISSING, "trust_unavailable", problem or "no trust data: cards cannot be checked; run a trust sync", max_age)
+        return Freshness(MISSING, error.code if error else "trust_unavailable",
+                         problem or "no trust data: cards cannot be checked; run a trust sync", max_age, error=error)
     now_ts, skew = epoch(now), clock_skew.total_seconds()
     tokens = [entry for entry in trust.status_lists.values() if isinstance(entry, StatusListToken)]
     oldest = min(tokens, key=lambda t: t.iat) if tokens else None

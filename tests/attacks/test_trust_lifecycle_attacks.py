@@ -331,3 +331,15 @@ def test_api_status_and_banner_agree_with_verify_73_hours_after_publishing(desk)
     status = client.get("/api/status").get_json()
     assert (status["freshness"], status["freshness_reason"]) == ("stale", "status_stale")
     assert "Too old" in client.get("/").get_data(as_text=True)
+
+
+def test_api_status_names_why_the_trust_data_was_refused(desk):
+    if not HAS_APP:
+        pytest.skip("the partner app is not part of this install")
+    desk.publish(iat=desk.now + 30 * DAY, version=2)  # the desk's clock is a month behind, or the bundle is forged
+    client = desk._client("museum")
+    status = client.get("/api/status").get_json()
+    assert (status["freshness"], status["freshness_reason"]) == ("missing", "trust_not_yet_valid")
+    assert "clock" in status["freshness_message"]
+    code, body = desk.http(desk.qr())
+    assert code == 503 and body["code"] == "trust_unavailable"  # CANNOT CHECK, never NOT VALID

@@ -36,6 +36,7 @@ class TrustState:
         self._verifier: Verifier | None = None
         self._stamp: tuple[Any, ...] | None = None
         self._problem = "trust data not loaded yet"
+        self._error: VerificationError | None = None  # why the last load failed, for /api/status
 
     def _fingerprint(self) -> tuple[Any, ...]:
         stamps = []
@@ -64,6 +65,7 @@ class TrustState:
         except VerificationError as err:
             # Keep serving with the last good copy; a half-copied folder must not stop the desk.
             self._problem = f"trust data refused ({err.code}): {err.message}"
+            self._error = err
             log.warning("trust data at %s refused (%s); keeping the previous copy", self.trust_dir, err.code)
         except OSError as exc:
             self._problem = f"trust data unreadable ({exc.strerror})"
@@ -78,7 +80,7 @@ class TrustState:
         try:
             trust = self.verifier().trust
         except TrustUnavailable:
-            return freshness(None, self.purpose, now, problem=self._problem)
+            return freshness(None, self.purpose, now, problem=self._problem, error=self._error)
         return freshness(trust, self.purpose, now)
 
     @property
