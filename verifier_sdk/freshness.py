@@ -47,7 +47,7 @@ def check_bundle(trust: "TrustStore", now: float, skew: float) -> None:
 def check_status_list(token: StatusListToken, max_age: timedelta, now: float, skew: float) -> None:
     """Raise when a verified status list cannot vouch for a card at ``now``."""
     if token.iat > now + skew:
-        raise TrustNotYetValidError("the revocation data is dated in the future; check this computer's date and time")
+        raise TrustNotYetValidError("the revocation data is dated in the future; check this computer's clock (date and time)")
     if token.expired(now):
         raise StatusStaleError("the revocation data has expired; sync the trust data")
     if now - token.iat > max_age.total_seconds():

@@ -136,7 +136,7 @@ class TrustStore:
                 token = read_regular_file(folder / relative, MAX_TOKEN_CHARS, "status list", StatusUnavailableError, inside=folder)
                 verified = store.verify_status_token(token, uri)
                 if verified.iat > now_ts + skew:
-                    raise TrustNotYetValidError("the revocation list is dated in the future; check this computer's date and time")
+                    raise TrustNotYetValidError("the revocation list is dated in the future; check this computer's clock (date and time)")
                 store.status_lists[uri] = verified
             except VerificationError as exc:
                 store.problems[uri] = exc
@@ -229,11 +229,16 @@ class TrustStore:
         return candidates[0] if kid is None and len(candidates) == 1 else None
 
     def status_list(self, uri: str) -> StatusList | StatusListToken:
-        """The verified status list for ``uri``; StatusUnavailableError when missing or unusable."""
+        """The verified status list for ``uri``; StatusUnavailableError when missing or unusable.
+
+        A list dated in the future raises TrustNotYetValidError: the advice is to check the clock.
+        """
         entry = self.status_lists.get(uri)
         if entry is not None:
             return entry
         problem = self.problems.get(uri)
+        if isinstance(problem, TrustNotYetValidError):
+            raise TrustNotYetValidError(problem.message)
         if problem is not None:
             raise StatusUnavailableError(f"the revocation list could not be used ({problem.message})")
         raise StatusUnavailableError("this verifier has no revocation list for this card; sync the trust data")
