@@ -16,6 +16,7 @@ from verifier_sdk.timeutil import epoch
 from . import cardnumber, config as city_config, lifecycle
 from .batch import BatchReport, run_batch
 from .config import CityConfig
+from .destination import check_destination, city_identity
 from .errors import IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
 from .keys import KeyStore, check_new_passphrase, passphrase_from_env
@@ -75,6 +76,7 @@ class Issuer:
         registry = Registry.create(city_dir, keys.registry_secret(), cfg.status_list_capacity)
         start = int(epoch(now))
         keys.new_issuing_key("k1")
+        city_identity(registry)
         with registry.transaction():
             registry.add_issuing_key("k1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start))
         return cls(city_dir, cfg, keys, registry)
@@ -196,6 +198,10 @@ class Issuer:
             return lifecycle.rotate_key(self.registry, self.keys, self.config, compromised=compromised, now=int(epoch(now)))
 
     def publish(self, out_dir: str | Path, now: Any = None) -> Path:
-        """Write the trust publication folder (bundle, status lists, root key) atomically."""
+        """Write the trust publication folder (bundle, status lists, root key) atomically.
+
+        Only into a new or empty folder, or over an earlier publication of this city; never in or around the city folder.
+        """
         with self._exclusive():
+            out_dir = check_destination(self.dir, Path(out_dir), lambda: city_identity(self.registry))
             return publish(self.registry, self.keys, self.config, Path(out_dir), int(epoch(now)))
