@@ -19,6 +19,7 @@ from .config import CityConfig
 from .destination import check_destination, city_identity
 from .errors import IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
+from .files import make_private
 from .keys import KeyStore, check_new_passphrase, passphrase_from_env
 from .output import artwork, write_card_folder
 from .publish import publish
@@ -71,6 +72,7 @@ class Issuer:
         cfg = city_config.validate(replace(cfg, insecure_demo=insecure_demo))
         secret_pass = None if insecure_demo else check_new_passphrase(passphrase or passphrase_from_env())
         city_dir.mkdir(parents=True, exist_ok=True)
+        make_private(city_dir)
         keys = KeyStore.create(city_dir, secret_pass)
         city_config.save(city_dir, cfg)
         registry = Registry.create(city_dir, keys.registry_secret(), cfg.status_list_capacity)
@@ -86,6 +88,8 @@ class Issuer:
         """Open an existing city.  ``passphrase`` None reads ``CITYID_PASSPHRASE``."""
         city_dir = Path(city_dir)
         cfg = city_config.load(city_dir)
+        for path in (city_dir, city_dir / "keys", city_dir / city_config.CONFIG_FILE, city_dir / LOCK_FILE):  # 0755/0644 before
+            make_private(path)
         secret_pass = None
         if not cfg.insecure_demo:
             text = passphrase or passphrase_from_env()

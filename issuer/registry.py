@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import sqlite3
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Iterator
 
 from . import cardnumber
 from .errors import RegistryError
+from .files import make_private
 
 REGISTRY_FILE = "registry.sqlite"
 SCHEMA_VERSION = 1
@@ -86,6 +88,7 @@ class Registry:
         path = Path(city_dir) / REGISTRY_FILE
         if path.exists():
             raise RegistryError("a registry already exists here", "use a new directory for a new city")
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite gives -wal/-shm the same mode
         db = _connect(path)
         with _transaction(db):
             for statement in _SCHEMA.split(";"):
@@ -100,6 +103,8 @@ class Registry:
         path = Path(city_dir) / REGISTRY_FILE
         if not path.is_file():
             raise RegistryError(f"no registry in {city_dir}", "run `cityid-issuer init DIR` first or check the directory")
+        for name in (REGISTRY_FILE, REGISTRY_FILE + "-wal", REGISTRY_FILE + "-shm"):  # made 0644 by earlier versions
+            make_private(Path(city_dir) / name)
         try:
             db = _connect(path)
             # integrity_check, not quick_check: it also compares indexes with rows, so a flipped byte in a card's row is caught.
