@@ -49,7 +49,7 @@ def test_registry_and_city_folder_hold_no_personal_data(secure_city, tmp_path):
     assert_absent(blob, personal_strings(PEOPLE) | set(numbers), "the city folder (registry, WAL, keys, config)")
     secure_city.close()
     assert_absent(city_bytes(city_dir), personal_strings(PEOPLE) | set(numbers), "the city folder after close")
-    columns = {row[1] for table in ("cards", "batch_rows")
+    columns = {row[1] for table in ("cards", "batch_cards", "batch_outputs", "batches")
                for row in Issuer.open(city_dir, PASSPHRASE).registry.db.execute(f"PRAGMA table_info({table})")}
     assert not columns & {"given_name", "family_name", "birthdate", "name", "card_number"}
 
