@@ -117,10 +117,13 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_OK
         if args.command == "close-batch":
             cards, folders, revoked = city.close_batch(abandon_unfinished=args.abandon_unfinished)
-            where = ", ".join(f"{n} in {folder}" for folder, n in sorted(folders.items()))
-            print(f"Batch closed: {cards} cards ({where or 'none'})" + (f"; {revoked} unprinted cards revoked" if revoked else "")
-                  + ". Its journal is erased: the registry no longer links any row to a card." if cards or revoked
-                  else "No batch was open; the registry holds no batch journal.")
+            if not (cards or revoked):
+                print("No batch was open; the registry holds no batch journal.")
+                return EXIT_OK
+            where = ", ".join(f"{n} in {folder}" for folder, n in sorted(folders.items())) or "none"
+            unprinted = f"; {revoked} unprinted cards revoked" if revoked else ""
+            print(f"Batch closed: {cards} cards ({where}){unprinted}. Its journal is erased: the registry no longer "
+                  "links any row to a card.")
             return EXIT_OK
         if args.command == "revoke":
             action, status = ((city.suspend, "suspended") if args.suspend else (city.reinstate, "valid")

@@ -221,7 +221,7 @@ def test_progress_counts_data_rows_not_the_header(demo_city, tmp_path, capsys):
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(tmp_path):
     city, out = tmp_path / "city", tmp_path / "out"
     assert cli("init", str(city), "--insecure-demo").returncode == 0
-    path = write_csv(tmp_path / "p.csv", residents(400))
+    path = write_csv(tmp_path / "p.csv", residents(200))
     cmd = [sys.executable, "-m", "issuer.cli", "issue", str(city), "--input", str(path), "--out", str(out),
            "--workers", "2"]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
@@ -238,6 +238,6 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(tmp_path):
     rerun = cli("issue", str(city), "--input", str(path), "--out", str(out))
     assert rerun.returncode == 0, rerun.stderr
     assert "Batch complete" in rerun.stdout
-    assert len([p for p in out.iterdir() if not p.name.startswith(".")]) == 400
+    assert len([p for p in out.iterdir() if not p.name.startswith(".")]) == 200
     with Issuer.open(city) as opened:
-        assert opened.registry.card_count() == 400
+        assert opened.registry.card_count() == 200
