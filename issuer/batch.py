@@ -24,6 +24,7 @@ from .keys import key_from_der, private_key_der
 from .output import artwork, card_folder, remove_stale_temporaries, write_card_folder
 from .progress import Progress
 from .records import InputRow, PersonRecord, RowError, read_rows
+from .vault import enrolment_record
 
 if TYPE_CHECKING:
     from .city import Issuer
@@ -205,6 +206,9 @@ def run_batch(city: "Issuer", input_path: Path, out_dir: Path, *, today: date, e
 
     def after_planning(chunk: list[InputRow], jobs: list[Job]) -> None:
         bar.update(len(chunk) - len(jobs))
+        if city.vault is not None:  # the records go into the vault before their cards are printed
+            city.vault.put(*(enrolment_record(j.params.card_number, j.record, j.params.issued_on, j.params.expires_at)
+                             for j in jobs))
         for job in jobs:
             if city.missing_glyphs(job.record):
                 report.warnings.append((job.line, "the printed name uses characters the card font lacks; "

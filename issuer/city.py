@@ -13,7 +13,7 @@ from typing import Any, Iterator, Mapping
 
 from verifier_sdk.timeutil import epoch
 
-from . import cardnumber, config as city_config, lifecycle
+from . import cardnumber, config as city_config, lifecycle, reissue
 from .batch import BatchReport, run_batch
 from .cards import missing_glyphs
 from .config import CityConfig
@@ -24,6 +24,7 @@ from .output import artwork, write_card_folder
 from .publish import publish
 from .records import PersonRecord, RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
+from .vault import Vault, VaultError, enrolment_record, open_city_vault
 
 LOCK_FILE = ".lock"
 LOCK_WAIT_SECONDS = 15
@@ -58,6 +59,7 @@ class Issuer:
         self.config = config
         self.keys = keys
         self.registry = registry
+        self.vault = open_city_vault(self.dir, config.vault, keys.passphrase)
 
     # -- lifecycle of the city itself ---------------------------------------------------------
     @classmethod
@@ -97,6 +99,8 @@ class Issuer:
 
     def close(self) -> None:
         self.registry.close()
+        if self.vault is not None:
+            self.vault.close()
 
     def __enter__(self) -> "Issuer":
         return self
@@ -153,6 +157,8 @@ class Issuer:
                 list_no, idx = self.registry.reserve_card(card_hash, vcts, today.isoformat(), expires_at, kid,
                                                           self.config.status_list_fill)
         params = CardParams(number, list_no, idx, today, expires_at, kid)
+        if self.vault is not None:
+            self.vault.put(enrolment_record(number, person, today, expires_at, record.get("photo")))
         faces = card_faces(self.config, person, params, self.keys.issuing_key(kid))
         folder = None
         if out_dir is not None:
@@ -199,6 +205,29 @@ class Issuer:
             return lifecycle.rotate_key(self, compromised=compromised, now=int(epoch(now)))
 
     def publish(self, out_dir: str | Path, now: Any = None) -> Path:
-        """Write the trust publication folder (bundle, status lists, root key) atomically."""
+        """Write the trust publication folder (bundle, status lists, root key) atomically; apply the vault's retention."""
         with self._exclusive():
+            if self.vault is not None:
+                today = datetime.fromtimestamp(epoch(now), tz=timezone.utc).date()
+                self.vault.apply_retention(today, self.config.vault.retention_days)
             return publish(self, Path(out_dir), int(epoch(now)))
+
+    # -- the records vault ------------------------------------------------------------------------
+    def require_vault(self) -> Vault:
+        if self.vault is None:
+            raise VaultError("this city keeps no enrolment records (the vault is off)",
+                             'enable it in city.json ("vault": {"enabled": true}); until then the resident enrols again')
+        return self.vault
+
+    def shred(self, before: date) -> list[str]:
+        """Destroy the vault's period keys for periods that began before ``before``; returns their names."""
+        with self._exclusive():
+            return self.require_vault().shred_before(before)
+
+    def replace_card(self, card_number: str, out_dir: str | Path, now: Any = None) -> IssuedCard:
+        """Revoke a (lost) card and issue a new one, with a new number, from its vault record."""
+        return reissue.reissue(self, card_number, Path(out_dir), now)
+
+    def renew_cards(self, out_dir: str | Path, within_days: int, now: Any = None) -> reissue.RenewReport:
+        """Reissue every retained card expiring within ``within_days`` (the old cards are revoked)."""
+        return reissue.renew_expiring(self, Path(out_dir), within_days, now)
