@@ -13,16 +13,15 @@ from typing import Any, Iterator, Mapping
 
 from verifier_sdk.timeutil import epoch
 
-from . import cardnumber, config as city_config, lifecycle, reissue
+from . import cardnumber, config as city_config, lifecycle
 from .batch import BatchReport, run_batch
-from .cards import missing_glyphs
 from .config import CityConfig
 from .errors import IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
 from .keys import KeyStore, check_new_passphrase, passphrase_from_env
 from .output import artwork, write_card_folder
 from .publish import publish
-from .records import PersonRecord, RowError, check_record
+from .records import RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
 from .vault import Vault, VaultError, enrolment_record, open_city_vault
 
@@ -135,9 +134,6 @@ class Issuer:
                               "run `cityid-issuer rotate-key DIR`, then issue again")
         return key.kid
 
-    def missing_glyphs(self, record: PersonRecord) -> bool:
-        return missing_glyphs(record.given_name + record.family_name, self.config.card_font)
-
     def issue_card(self, record: Mapping[str, Any], now: Any = None, out_dir: str | Path | None = None) -> IssuedCard:
         """Issue one card from a record (given_name, family_name, birthdate, ...); optionally write its print folder."""
         at = epoch(now)
@@ -180,29 +176,30 @@ class Issuer:
         today, expires_at = _today_and_expiry(self.config, at)
         with self._exclusive():
             self._signing_kid(at)
-            return run_batch(self, Path(input_path), Path(out_dir), today=today, expires_at=expires_at,
-                             workers=workers if workers is not None else (os.cpu_count() or 1), progress=progress)
+            return run_batch(self.registry, self.keys, self.config, Path(input_path), Path(out_dir), today=today,
+                             expires_at=expires_at, workers=workers if workers is not None else (os.cpu_count() or 1),
+                             progress=progress, vault=self.vault)
 
     # -- after issuance ---------------------------------------------------------------------------
     def revoke(self, card_number: str, now: Any = None) -> None:
         """Revoke a card for good (lost, stolen, replaced).  Takes effect at the next publish."""
         with self._exclusive():
-            lifecycle.set_card_status(self, card_number, REVOKED)
+            lifecycle.set_card_status(self.registry, card_number, REVOKED)
 
     def suspend(self, card_number: str, now: Any = None) -> None:
         """Suspend a card until :meth:`reinstate`."""
         with self._exclusive():
-            lifecycle.set_card_status(self, card_number, SUSPENDED)
+            lifecycle.set_card_status(self.registry, card_number, SUSPENDED)
 
     def reinstate(self, card_number: str, now: Any = None) -> None:
         """Lift a suspension (a revoked card cannot be reinstated)."""
         with self._exclusive():
-            lifecycle.set_card_status(self, card_number, VALID)
+            lifecycle.set_card_status(self.registry, card_number, VALID)
 
     def rotate_key(self, compromised: bool = False, now: Any = None) -> str:
         """Start signing with a new issuing key; returns its kid."""
         with self._exclusive():
-            return lifecycle.rotate_key(self, compromised=compromised, now=int(epoch(now)))
+            return lifecycle.rotate_key(self.registry, self.keys, self.config, compromised=compromised, now=int(epoch(now)))
 
     def publish(self, out_dir: str | Path, now: Any = None) -> Path:
         """Write the trust publication folder (bundle, status lists, root key) atomically; apply the vault's retention."""
@@ -210,7 +207,7 @@ class Issuer:
             if self.vault is not None:
                 today = datetime.fromtimestamp(epoch(now), tz=timezone.utc).date()
                 self.vault.apply_retention(today, self.config.vault.retention_days)
-            return publish(self, Path(out_dir), int(epoch(now)))
+            return publish(self.registry, self.keys, self.config, Path(out_dir), int(epoch(now)))
 
     # -- the records vault ------------------------------------------------------------------------
     def require_vault(self) -> Vault:
@@ -224,10 +221,3 @@ class Issuer:
         with self._exclusive():
             return self.require_vault().shred_before(before)
 
-    def replace_card(self, card_number: str, out_dir: str | Path, now: Any = None) -> IssuedCard:
-        """Revoke a (lost) card and issue a new one, with a new number, from its vault record."""
-        return reissue.reissue(self, card_number, Path(out_dir), now)
-
-    def renew_cards(self, out_dir: str | Path, within_days: int, now: Any = None) -> reissue.RenewReport:
-        """Reissue every retained card expiring within ``within_days`` (the old cards are revoked)."""
-        return reissue.renew_expiring(self, Path(out_dir), within_days, now)

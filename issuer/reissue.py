@@ -77,5 +77,3 @@ def renew_expiring(city: "Issuer", out_dir: Path, within_days: int, now: Any = N
         report.renewed.append(_reissue(city, record, out_dir, now))
     return report
 
-
-__all__ = ["RecordShreddedError", "RenewReport", "reissue", "renew_expiring"]

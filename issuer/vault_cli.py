@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from . import config as city_config
 from .errors import IssuerError
 from .periodkeys import PeriodKeys, period_span, resolve_key_store
+from .reissue import reissue, renew_expiring
 from .vault import destroy_everything, vault_path
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
               "those residents enrol again for a replacement or renewal.")
         return 0
     if args.command == "replace":
-        card = city.replace_card(args.card_number, args.out)
+        card = reissue(city, args.card_number, args.out)
         print("Card replaced: the old card is revoked from the next `cityid-issuer publish`.")
         print(_new_card_text(card, args.out))
         return 0
@@ -91,11 +92,11 @@ def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
         if (args.card_number is None) == (args.within is None):
             raise IssuerError("renew needs either a card number or --within DAYS", "for example: renew DIR --within 60 --out DIR")
         if args.card_number is not None:
-            card = city.replace_card(args.card_number, args.out)
+            card = reissue(city, args.card_number, args.out)
             print("Card renewed: the old card is revoked from the next `cityid-issuer publish`.")
             print(_new_card_text(card, args.out))
             return 0
-        report = city.renew_cards(args.out, args.within)
+        report = renew_expiring(city, args.out, args.within)
         print(f"{len(report.renewed)} card(s) expiring within {args.within} days renewed into {args.out} "
               "(one folder per new card number); the old cards are revoked from the next `cityid-issuer publish`.")
         if report.skipped_revoked:
