@@ -8,7 +8,7 @@ period key is destroyed, both refuse: the resident enrols again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,9 +43,17 @@ def reissue(city: "Issuer", card_number: str, out_dir: Path, now: Any = None) ->
     """Issue a new card from ``card_number``'s vault record, then revoke the old card."""
     number = _checked_number(card_number)
     vault = city.require_vault()
-    if city.registry.card(city.registry.card_hash(number)) is None:
+    card = city.registry.card(city.registry.card_hash(number))
+    if card is None:
         raise CardNotFoundError("no card with that number is in this city's registry", "check the number on the card")
-    record = vault.get(number)  # RecordShreddedError once its period is shredded
+    try:
+        record = vault.get(number)
+    except RecordShreddedError:
+        if card.status == REVOKED:
+            raise RecordShreddedError("that card is revoked and the vault holds no record for it (it was already "
+                                      "replaced or renewed, or its record was shredded)",
+                                      "look up the resident's newer card; otherwise the resident enrols again") from None
+        raise
     return _reissue(city, record, out_dir, now)
 
 
@@ -55,8 +63,7 @@ def _reissue(city: "Issuer", record: VaultRecord, out_dir: Path, now: Any) -> "I
         fields["photo"] = record.photo
     new = city.issue_card(fields, now=now, out_dir=out_dir)
     if record.scans:  # issuance stored the row and photo; the scans follow the resident to the new record
-        vault = city.require_vault()
-        vault.put(replace(vault.get(new.card_number), scans=record.scans))
+        city.require_vault().attach(new.card_number, record.scans)
     city.revoke(record.card_number, now=now)
     city.require_vault().delete(record.card_number)
     return new

@@ -18,7 +18,7 @@ import hmac
 import json
 import secrets
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Iterator
@@ -232,6 +232,11 @@ class Vault:
                 "this card's enrolment record is not in the vault: its retention period was shredded, "
                 "or it was issued before the vault was enabled", "the resident enrols again with documents")
         return self._decrypt(row[1], *row[2:])
+
+    def attach(self, card_number: str, scans: dict[str, bytes]) -> None:
+        """Add document scans (file name -> bytes) to a card's record; a scan of the same name is replaced."""
+        record = self.get(card_number)
+        self.put(replace(record, scans={**record.scans, **scans}))
 
     def delete(self, card_number: str) -> bool:
         with _transaction(self.db):

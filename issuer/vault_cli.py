@@ -24,7 +24,8 @@ from .vault import destroy_everything, vault_path
 if TYPE_CHECKING:
     from .city import IssuedCard, Issuer
 
-VAULT_COMMANDS = ("shred", "replace", "renew")
+VAULT_COMMANDS = ("shred", "replace", "renew", "attach")
+MAX_SCAN_BYTES = 20 * 2**20
 CONFIRM_WORD = "DESTROY"
 
 
@@ -44,6 +45,10 @@ def vault_commands(sub: Any) -> None:
     p.add_argument("card_number", nargs="?")
     p.add_argument("--within", type=int, metavar="DAYS", help="renew every retained card expiring within DAYS")
     p.add_argument("--out", required=True, type=Path, help="folder for the new cards' print folders")
+    p = sub.add_parser("attach", help="add document scans to a card's vault record")
+    p.add_argument("dir", type=Path)
+    p.add_argument("card_number")
+    p.add_argument("scans", nargs="+", type=Path, metavar="FILE")
 
 
 def _date(text: str) -> date:
@@ -102,6 +107,16 @@ def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
         if report.skipped_revoked:
             print(f"{report.skipped_revoked} revoked card(s) skipped: replace them on the resident's request.")
         print("Cards whose records were shredded are not renewed: those residents enrol again.")
+        return 0
+    if args.command == "attach":
+        scans = {}
+        for path in args.scans:
+            if path.stat().st_size > MAX_SCAN_BYTES:
+                raise IssuerError(f"{path.name} is larger than {MAX_SCAN_BYTES // 2**20} MB", "scan at a lower resolution")
+            scans[path.name] = path.read_bytes()
+        city.require_vault().attach(args.card_number.replace(" ", ""), scans)
+        print(f"{len(scans)} scan(s) added to the card's vault record, encrypted. Delete the scanned files now "
+              "(and empty the scanner's memory): the vault copy is the one the office keeps.")
         return 0
     raise AssertionError(args.command)
 

@@ -29,6 +29,7 @@ from verifier_sdk import Verifier
 REPO = Path(__file__).resolve().parents[2]
 #: Stand-in photo bytes: a JPEG header and a pattern no ciphertext or SQLite page would hold by chance.
 PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8 + b"portrait-of-a-resident" * 20
+SCAN = b"%PDF-1.7 scanned passport page of a resident " * 50
 
 
 def vault_config(**vault):
@@ -104,15 +105,17 @@ def test_seizure_drill(vault_city, tmp_path):
     with_photo = {"given_name": "Esperanza", "family_name": "Villanueva", "birthdate": "1977-05-05",
                   "photo": str(photo_path)}
     single = vault_city.issue_card(with_photo, now=NOW, out_dir=tmp_path / "out")
+    vault_city.vault.attach(single.card_number, {"passport.pdf": SCAN})
     numbers = sorted(p.name for p in (tmp_path / "out").iterdir())
     input_lines = [line for line in people_file.read_bytes().split(b"\n") if line]
     texts = personal_strings(PEOPLE + [with_photo]) | set(numbers)
-    raw = [PHOTO[100:400], *input_lines]
+    raw = [PHOTO[100:400], SCAN[:200], *input_lines]
     city_dir, store_dir = vault_city.dir, vault_city.vault.keys.dir
     assert store_dir == default_key_store(city_dir) and not store_dir.is_relative_to(city_dir)
 
     # Before shredding: every record is readable with the keys, and only with them.
     assert vault_city.vault.get(single.card_number).photo == PHOTO
+    assert vault_city.vault.get(single.card_number).scans == {"passport.pdf": SCAN}
     assert vault_city.vault.count() == len(numbers)
     backup = tmp_path / "backup"
     shutil.copytree(city_dir, backup)  # while open: the WAL and -shm are copied too
@@ -151,6 +154,7 @@ def test_replace_card_verifies_old_revoked_new_valid(vault_city, tmp_path):
     photo_path.write_bytes(PHOTO)
     old = vault_city.issue_card({**PEOPLE[0], "photo": str(photo_path)}, now=NOW, out_dir=tmp_path / "out")
     other = vault_city.issue_card(PEOPLE[1], now=NOW)
+    vault_city.vault.attach(old.card_number, {"passport.pdf": SCAN})
     new = reissue(vault_city, old.card_number, tmp_path / "new", now=NOW + timedelta(days=3))
     assert new.card_number != old.card_number and new.status_idx != old.status_idx
     assert new.folder == tmp_path / "new" / new.card_number and (new.folder / "front.png").exists()
@@ -163,8 +167,9 @@ def test_replace_card_verifies_old_revoked_new_valid(vault_city, tmp_path):
     assert (bank.claims["given_name"], bank.claims["birthdate"]) == (PEOPLE[0]["given_name"], PEOPLE[0]["birthdate"])
     assert Verifier(store, purpose="museum").verify(new.faces["perks"], now=when).claims["museum_tier"] == "gold"
     assert code_of(store, other.faces["id"], now=when) == "valid"
-    assert vault_city.vault.get(new.card_number).photo == PHOTO  # the record follows the resident
-    with pytest.raises(RecordShreddedError):  # replacing the same lost card twice issues nothing
+    record = vault_city.vault.get(new.card_number)  # the record follows the resident
+    assert record.photo == PHOTO and record.scans == {"passport.pdf": SCAN}
+    with pytest.raises(RecordShreddedError, match="already replaced"):  # the same lost card twice: nothing issued
         reissue(vault_city, old.card_number, tmp_path / "new")
     with pytest.raises(IssuerError, match="no card"):
         reissue(vault_city, "100000000008", tmp_path / "new")
@@ -251,6 +256,10 @@ def test_cli_vault_commands_and_destroy_all(tmp_path):
     assert b"revoked from the next `cityid-issuer publish`" in runs[0].stdout
     assert len(list((tmp_path / "new").iterdir())) == 2 and len(list((tmp_path / "renewed").iterdir())) == 3
     new_numbers = [p.name for p in (tmp_path / "new").iterdir()] + [p.name for p in (tmp_path / "renewed").iterdir()]
+    scan = tmp_path / "passport.pdf"
+    scan.write_bytes(SCAN)
+    attached = cli("attach", city, new_numbers[-1], scan)
+    assert attached.returncode == 0 and b"1 scan(s) added" in attached.stdout
     refused = cli("destroy-all", city, stdin="yes\n")
     assert refused.returncode == 1 and b"nothing was destroyed" in refused.stderr
     assert list(default_key_store(city).iterdir())
@@ -259,9 +268,9 @@ def test_cli_vault_commands_and_destroy_all(tmp_path):
     assert b"Destroyed 1 vault period key(s) and the vault file in" in done.stdout
     assert b"Cannot be recovered" in done.stdout and b"Still exists" in done.stdout
     assert not list(default_key_store(city).iterdir()) and not vault_path(city).exists()
-    after = cli("replace", city, new_numbers[0], "--out", tmp_path / "again")
+    after = cli("replace", city, new_numbers[-1], "--out", tmp_path / "again")
     assert after.returncode == 1 and b"enrols again" in after.stderr
-    output = b"".join(r.stdout + r.stderr for r in [*runs, refused, done, after])
+    output = b"".join(r.stdout + r.stderr for r in [*runs, attached, refused, done, after])
     assert b"Traceback" not in output
     from test_privacy import assert_absent
 
