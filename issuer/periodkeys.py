@@ -98,15 +98,16 @@ class PeriodKeys:
         return sorted((m.group(1) for m in found if m and _PERIOD.fullmatch(m.group(1))), key=lambda p: period_span(p)[0])
 
     def key(self, period: str, create: bool = False) -> bytes | None:
-        """The period's key; a new one if ``create`` and none exists; None once destroyed."""
-        if period in self._cache:
-            return self._cache[period]
+        """The period's key; a new one if ``create`` and none exists; None once destroyed (here or by another process)."""
         path = self._path(period)
         if not path.exists():
+            self._cache.pop(period, None)
             if not create:
                 return None
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             save_secret(path, secrets.token_bytes(32), self.passphrase)
+        if period in self._cache:
+            return self._cache[period]
         try:
             self._cache[period] = load_secret(path, self.passphrase)
         except KeyStoreError as exc:

@@ -9,7 +9,7 @@ period key is destroyed, both refuse: the resident enrols again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from verifier_sdk.timeutil import epoch
 
 from . import cardnumber
 from .errors import CardNotFoundError, IssuerError
-from .registry import REVOKED
+from .registry import REVOKED, CardRow
 from .vault import RecordShreddedError, VaultRecord
 
 if TYPE_CHECKING:
@@ -39,15 +39,33 @@ def _checked_number(card_number: str) -> str:
     return number
 
 
-def reissue(city: "Issuer", card_number: str, out_dir: Path, now: Any = None) -> "IssuedCard":
-    """Issue a new card from ``card_number``'s vault record, then revoke the old card."""
+def _card(city: "Issuer", card_number: str) -> tuple[str, CardRow]:
     number = _checked_number(card_number)
-    vault = city.require_vault()
     card = city.registry.card(city.registry.card_hash(number))
     if card is None:
         raise CardNotFoundError("no card with that number is in this city's registry", "check the number on the card")
+    return number, card
+
+
+def enrolment_of(city: "Issuer", card_number: str) -> VaultRecord:
+    """The card's vault record (the registry says which period holds it), or RecordShreddedError."""
+    vault = city.require_vault()
+    number, card = _card(city, card_number)
+    return vault.get(number, date.fromisoformat(card.issued_on))
+
+
+def attach_scans(city: "Issuer", card_number: str, scans: dict[str, bytes]) -> None:
+    """Add document scans (file name -> bytes) to a card's vault record."""
+    record = enrolment_of(city, card_number)
+    city.require_vault().attach(record.card_number, record.issued_on, scans)
+
+
+def reissue(city: "Issuer", card_number: str, out_dir: Path, now: Any = None) -> "IssuedCard":
+    """Issue a new card from ``card_number``'s vault record, then revoke the old card."""
+    city.require_vault()
+    number, card = _card(city, card_number)
     try:
-        record = vault.get(number)
+        record = enrolment_of(city, number)
     except RecordShreddedError:
         if card.status == REVOKED:
             raise RecordShreddedError("that card is revoked and the vault holds no record for it (it was already "
@@ -63,9 +81,9 @@ def _reissue(city: "Issuer", record: VaultRecord, out_dir: Path, now: Any) -> "I
         fields["photo"] = record.photo
     new = city.issue_card(fields, now=now, out_dir=out_dir)
     if record.scans:  # issuance stored the row and photo; the scans follow the resident to the new record
-        city.require_vault().attach(new.card_number, record.scans)
+        attach_scans(city, new.card_number, record.scans)
     city.revoke(record.card_number, now=now)
-    city.require_vault().delete(record.card_number)
+    city.require_vault().delete(record.card_number, record.issued_on)
     return new
 
 

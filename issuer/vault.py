@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import sqlite3
 from dataclasses import asdict, dataclass, field, replace
@@ -139,7 +140,7 @@ class Vault:
         self.db = db
         self.keys = keys
         self.period_kind = period_kind
-        self._derived: dict[tuple[str, bytes], bytes] = {}
+        self._derived: dict[tuple[str, bytes, bytes], bytes] = {}
 
     @classmethod
     def open(cls, city_dir: Path, keys: PeriodKeys, period_kind: str) -> "Vault":
@@ -147,6 +148,8 @@ class Vault:
         path = vault_path(city_dir)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         fresh = not path.exists()
+        if fresh:  # ciphertext only, but still the office's alone
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         try:
             db = _connect(path)
             if fresh:
@@ -167,12 +170,13 @@ class Vault:
         self.db.close()
 
     def _key(self, period: str, purpose: bytes, create: bool = False) -> bytes | None:
-        if (period, purpose) not in self._derived:
-            period_key = self.keys.key(period, create=create)
-            if period_key is None:
-                return None
-            self._derived[(period, purpose)] = _derive(period_key, purpose)
-        return self._derived[(period, purpose)]
+        period_key = self.keys.key(period, create=create)  # None once destroyed, even by another process
+        if period_key is None:
+            self._derived = {k: v for k, v in self._derived.items() if k[0] != period}
+            return None
+        if (period, purpose, period_key) not in self._derived:
+            self._derived[(period, purpose, period_key)] = _derive(period_key, purpose)
+        return self._derived[(period, purpose, period_key)]
 
     def _lookup(self, period: str, card_number: str, create: bool = False) -> bytes | None:
         key = self._key(period, b"lookup", create)
@@ -196,21 +200,18 @@ class Vault:
         nonce, wrap_nonce = secrets.token_bytes(12), secrets.token_bytes(12)
         sealed = nonce + AESGCM(record_key).encrypt(nonce, record.to_bytes(), ad)
         wrapped = wrap_nonce + AESGCM(wrap_key).encrypt(wrap_nonce, record_key, ad)
-        self._delete(record.card_number)
+        self._delete(record.card_number, record.issued_on)
         self.db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
                         (lookup, period, record.expires_at, rid, wrapped, sealed))
 
-    def _find_row(self, card_number: str) -> tuple[bytes, str, bytes, bytes, bytes] | None:
-        """(lookup, period, rid, wrapped, sealed) of the card's record, trying every period key still held."""
-        for period in self.keys.periods():
-            lookup = self._lookup(period, card_number)
-            if lookup is None:
-                continue
-            row = self.db.execute("SELECT lookup, period, rid, wrapped, sealed FROM records WHERE lookup = ?",
-                                  (lookup,)).fetchone()
-            if row is not None and row[1] == period:
-                return row
-        return None
+    def _find_row(self, card_number: str, issued_on: date) -> tuple[bytes, str, bytes, bytes, bytes] | None:
+        """(lookup, period, rid, wrapped, sealed) of the card's record; only its period's key is unsealed."""
+        period = period_of(issued_on, self.period_kind)
+        lookup = self._lookup(period, card_number)
+        if lookup is None:
+            return None
+        return self.db.execute("SELECT lookup, period, rid, wrapped, sealed FROM records WHERE lookup = ?",
+                               (lookup,)).fetchone()
 
     def _decrypt(self, period: str, rid: bytes, wrapped: bytes, sealed: bytes) -> VaultRecord:
         wrap_key = self._key(period, b"wrap")
@@ -224,26 +225,26 @@ class Vault:
             raise VaultError("a vault record failed its integrity check (tampered or damaged)",
                              "restore vault/records.sqlite from the latest backup") from None
 
-    def get(self, card_number: str) -> VaultRecord:
-        """The card's record, or RecordShreddedError if the vault no longer holds it."""
-        row = self._find_row(card_number)
+    def get(self, card_number: str, issued_on: date) -> VaultRecord:
+        """The record of the card issued on ``issued_on`` (the registry knows the date), or RecordShreddedError."""
+        row = self._find_row(card_number, issued_on)
         if row is None:
             raise RecordShreddedError(
                 "this card's enrolment record is not in the vault: its retention period was shredded, "
                 "or it was issued before the vault was enabled", "the resident enrols again with documents")
         return self._decrypt(row[1], *row[2:])
 
-    def attach(self, card_number: str, scans: dict[str, bytes]) -> None:
+    def attach(self, card_number: str, issued_on: date, scans: dict[str, bytes]) -> None:
         """Add document scans (file name -> bytes) to a card's record; a scan of the same name is replaced."""
-        record = self.get(card_number)
+        record = self.get(card_number, issued_on)
         self.put(replace(record, scans={**record.scans, **scans}))
 
-    def delete(self, card_number: str) -> bool:
+    def delete(self, card_number: str, issued_on: date) -> bool:
         with _transaction(self.db):
-            return self._delete(card_number)
+            return self._delete(card_number, issued_on)
 
-    def _delete(self, card_number: str) -> bool:
-        row = self._find_row(card_number)
+    def _delete(self, card_number: str, issued_on: date) -> bool:
+        row = self._find_row(card_number, issued_on)
         if row is not None:
             self.db.execute("DELETE FROM records WHERE lookup = ?", (row[0],))
         return row is not None
@@ -279,7 +280,7 @@ class Vault:
         doomed = [p for p in self.keys.periods() if period_span(p)[0] < day]
         for period in doomed:
             self.keys.destroy(period)
-            self._derived = {k: v for k, v in self._derived.items() if k[0] != period}
+        self._derived = {k: v for k, v in self._derived.items() if k[0] not in doomed}
         self._drop_unreadable()
         return doomed
 

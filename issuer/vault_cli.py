@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from . import config as city_config
 from .errors import IssuerError
 from .periodkeys import PeriodKeys, period_span, resolve_key_store
-from .reissue import reissue, renew_expiring
+from .reissue import attach_scans, reissue, renew_expiring
 from .vault import destroy_everything, vault_path
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
             if path.stat().st_size > MAX_SCAN_BYTES:
                 raise IssuerError(f"{path.name} is larger than {MAX_SCAN_BYTES // 2**20} MB", "scan at a lower resolution")
             scans[path.name] = path.read_bytes()
-        city.require_vault().attach(args.card_number.replace(" ", ""), scans)
+        attach_scans(city, args.card_number, scans)
         print(f"{len(scans)} scan(s) added to the card's vault record, encrypted. Delete the scanned files now "
               "(and empty the scanner's memory): the vault copy is the one the office keeps.")
         return 0

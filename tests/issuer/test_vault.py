@@ -22,7 +22,7 @@ from issuer import Issuer, IssuerError
 from issuer.config import ConfigError, VaultConfig, default_config, from_json, to_json, validate
 from issuer.keys import load_secret
 from issuer.periodkeys import PeriodKeys, default_key_store
-from issuer.reissue import reissue, renew_expiring
+from issuer.reissue import attach_scans, enrolment_of, reissue, renew_expiring
 from issuer.vault import RecordShreddedError, Vault, VaultError, _associated, _derive, vault_path
 from verifier_sdk import Verifier
 
@@ -105,7 +105,7 @@ def test_seizure_drill(vault_city, tmp_path):
     with_photo = {"given_name": "Esperanza", "family_name": "Villanueva", "birthdate": "1977-05-05",
                   "photo": str(photo_path)}
     single = vault_city.issue_card(with_photo, now=NOW, out_dir=tmp_path / "out")
-    vault_city.vault.attach(single.card_number, {"passport.pdf": SCAN})
+    attach_scans(vault_city, single.card_number, {"passport.pdf": SCAN})
     numbers = sorted(p.name for p in (tmp_path / "out").iterdir())
     input_lines = [line for line in people_file.read_bytes().split(b"\n") if line]
     texts = personal_strings(PEOPLE + [with_photo]) | set(numbers)
@@ -114,8 +114,8 @@ def test_seizure_drill(vault_city, tmp_path):
     assert store_dir == default_key_store(city_dir) and not store_dir.is_relative_to(city_dir)
 
     # Before shredding: every record is readable with the keys, and only with them.
-    assert vault_city.vault.get(single.card_number).photo == PHOTO
-    assert vault_city.vault.get(single.card_number).scans == {"passport.pdf": SCAN}
+    assert enrolment_of(vault_city, single.card_number).photo == PHOTO
+    assert enrolment_of(vault_city, single.card_number).scans == {"passport.pdf": SCAN}
     assert vault_city.vault.count() == len(numbers)
     backup = tmp_path / "backup"
     shutil.copytree(city_dir, backup)  # while open: the WAL and -shm are copied too
@@ -123,7 +123,7 @@ def test_seizure_drill(vault_city, tmp_path):
     assert_nothing_personal(folder_bytes(backup), texts, raw, "the backup before shredding")
     assert try_every_secret(backup, unsealable_secrets(backup)) == 0
     backup_vault = Vault.open(backup, PeriodKeys(store_dir, PASSPHRASE.encode()), "month")
-    record = backup_vault.get(single.card_number)
+    record = backup_vault.get(single.card_number, NOW.date())
     assert record.fields["given_name"] == "Esperanza" and record.photo == PHOTO
     assert try_every_secret(backup, unsealable_secrets(store_dir)) == len(numbers)
 
@@ -137,9 +137,9 @@ def test_seizure_drill(vault_city, tmp_path):
         assert try_every_secret(folder, secrets) == 0
     for number in numbers:
         with pytest.raises(RecordShreddedError):
-            backup_vault.get(number)
+            backup_vault.get(number, NOW.date())
         with pytest.raises(RecordShreddedError, match="enrols again"):
-            vault_city.vault.get(number)
+            enrolment_of(vault_city, number)
     backup_vault.close()
     vault_city.close()
     assert_nothing_personal(folder_bytes(city_dir), texts, raw, "the live city folder after close")
@@ -154,7 +154,7 @@ def test_replace_card_verifies_old_revoked_new_valid(vault_city, tmp_path):
     photo_path.write_bytes(PHOTO)
     old = vault_city.issue_card({**PEOPLE[0], "photo": str(photo_path)}, now=NOW, out_dir=tmp_path / "out")
     other = vault_city.issue_card(PEOPLE[1], now=NOW)
-    vault_city.vault.attach(old.card_number, {"passport.pdf": SCAN})
+    attach_scans(vault_city, old.card_number, {"passport.pdf": SCAN})
     new = reissue(vault_city, old.card_number, tmp_path / "new", now=NOW + timedelta(days=3))
     assert new.card_number != old.card_number and new.status_idx != old.status_idx
     assert new.folder == tmp_path / "new" / new.card_number and (new.folder / "front.png").exists()
@@ -167,7 +167,7 @@ def test_replace_card_verifies_old_revoked_new_valid(vault_city, tmp_path):
     assert (bank.claims["given_name"], bank.claims["birthdate"]) == (PEOPLE[0]["given_name"], PEOPLE[0]["birthdate"])
     assert Verifier(store, purpose="museum").verify(new.faces["perks"], now=when).claims["museum_tier"] == "gold"
     assert code_of(store, other.faces["id"], now=when) == "valid"
-    record = vault_city.vault.get(new.card_number)  # the record follows the resident
+    record = enrolment_of(vault_city, new.card_number)  # the record follows the resident
     assert record.photo == PHOTO and record.scans == {"passport.pdf": SCAN}
     with pytest.raises(RecordShreddedError, match="already replaced"):  # the same lost card twice: nothing issued
         reissue(vault_city, old.card_number, tmp_path / "new")
@@ -198,11 +198,11 @@ def test_retention_shreds_at_publish(tmp_path, monkeypatch):
         march = city.issue_card(PEOPLE[0], now=NOW)
         april = city.issue_card(PEOPLE[1], now=NOW + timedelta(days=31))
         city.publish(tmp_path / "pub", now=NOW + timedelta(days=40))  # 2026-04-10: March began 40 days ago, kept
-        assert city.vault.get(march.card_number)
+        assert enrolment_of(city, march.card_number)
         city.publish(tmp_path / "pub", now=NOW + timedelta(days=41))
         with pytest.raises(RecordShreddedError):
-            city.vault.get(march.card_number)
-        assert city.vault.get(april.card_number).fields["given_name"] == PEOPLE[1]["given_name"]
+            enrolment_of(city, march.card_number)
+        assert enrolment_of(city, april.card_number).fields["given_name"] == PEOPLE[1]["given_name"]
         assert city.vault.keys.periods() == ["2026-04"]
 
 
@@ -213,7 +213,7 @@ def test_vault_refuses_tampering_and_a_key_store_inside_the_city(vault_city, tmp
     sealed[40] ^= 1
     db.execute("UPDATE records SET sealed = ?", (bytes(sealed),))
     with pytest.raises(VaultError, match="integrity"):
-        vault_city.vault.get(card.card_number)
+        enrolment_of(vault_city, card.card_number)
     inside = replace(vault_city.config, vault=VaultConfig(enabled=True, key_store="keys/vault"))
     with pytest.raises(IssuerError, match="inside the city folder"):
         Issuer(vault_city.dir, inside, vault_city.keys, vault_city.registry)
