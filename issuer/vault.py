@@ -41,6 +41,8 @@ VAULT_FILE = "records.sqlite"
 SCHEMA_VERSION = 1
 #: Plaintext is padded to a multiple of this, so a record's size tells little about its name or photo.
 PAD = 4096
+_DAMAGED = ("a vault record failed its integrity check (tampered or damaged)",
+            "restore vault/records.sqlite from the latest backup")
 
 _SCHEMA = """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -205,13 +207,18 @@ class Vault:
                         (lookup, period, record.expires_at, rid, wrapped, sealed))
 
     def _find_row(self, card_number: str, issued_on: date) -> tuple[bytes, str, bytes, bytes, bytes] | None:
-        """(lookup, period, rid, wrapped, sealed) of the card's record; only its period's key is unsealed."""
-        period = period_of(issued_on, self.period_kind)
-        lookup = self._lookup(period, card_number)
-        if lookup is None:
-            return None
-        return self.db.execute("SELECT lookup, period, rid, wrapped, sealed FROM records WHERE lookup = ?",
-                               (lookup,)).fetchone()
+        """(lookup, period, rid, wrapped, sealed) of the card's record.
+
+        Only the keys of periods containing ``issued_on`` are unsealed (one, unless ``period`` was changed in city.json).
+        """
+        for period in self.keys.periods():
+            start, end = period_span(period)
+            lookup = self._lookup(period, card_number) if start <= issued_on < end else None
+            row = lookup and self.db.execute("SELECT lookup, period, rid, wrapped, sealed FROM records "
+                                             "WHERE lookup = ?", (lookup,)).fetchone()
+            if row:
+                return row
+        return None
 
     def _decrypt(self, period: str, rid: bytes, wrapped: bytes, sealed: bytes) -> VaultRecord:
         wrap_key = self._key(period, b"wrap")
@@ -222,8 +229,7 @@ class Vault:
             record_key = AESGCM(wrap_key).decrypt(wrapped[:12], wrapped[12:], ad)
             return VaultRecord.from_bytes(AESGCM(record_key).decrypt(sealed[:12], sealed[12:], ad))
         except (InvalidTag, ValueError, KeyError, TypeError):
-            raise VaultError("a vault record failed its integrity check (tampered or damaged)",
-                             "restore vault/records.sqlite from the latest backup") from None
+            raise VaultError(*_DAMAGED) from None
 
     def get(self, card_number: str, issued_on: date) -> VaultRecord:
         """The record of the card issued on ``issued_on`` (the registry knows the date), or RecordShreddedError."""
@@ -232,7 +238,10 @@ class Vault:
             raise RecordShreddedError(
                 "this card's enrolment record is not in the vault: its retention period was shredded, "
                 "or it was issued before the vault was enabled", "the resident enrols again with documents")
-        return self._decrypt(row[1], *row[2:])
+        record = self._decrypt(row[1], *row[2:])
+        if record.card_number != card_number:  # a row moved under another card's lookup
+            raise VaultError(*_DAMAGED)
+        return record
 
     def attach(self, card_number: str, issued_on: date, scans: dict[str, bytes]) -> None:
         """Add document scans (file name -> bytes) to a card's record; a scan of the same name is replaced."""

@@ -207,8 +207,21 @@ def test_retention_shreds_at_publish(tmp_path, monkeypatch):
 
 
 def test_vault_refuses_tampering_and_a_key_store_inside_the_city(vault_city, tmp_path):
-    card = vault_city.issue_card(PEOPLE[0], now=NOW)
+    card, other = vault_city.issue_card(PEOPLE[0], now=NOW), vault_city.issue_card(PEOPLE[1], now=NOW)
     db = vault_city.vault.db
+    (a, rid_a), (b, rid_b) = db.execute("SELECT lookup, rid FROM records").fetchall()
+    with vault_city.vault.db:  # swap two rows' lookups: each card would open the other's record
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (b"x", rid_a))
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (a, rid_b))
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (b, rid_a))
+    for number in (card.card_number, other.card_number):
+        with pytest.raises(VaultError, match="integrity"):
+            enrolment_of(vault_city, number)
+    with vault_city.vault.db:
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (b"x", rid_a))
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (b, rid_b))
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (a, rid_a))
+    assert enrolment_of(vault_city, card.card_number).card_number == card.card_number
     sealed = bytearray(db.execute("SELECT sealed FROM records").fetchone()[0])
     sealed[40] ^= 1
     db.execute("UPDATE records SET sealed = ?", (bytes(sealed),))
