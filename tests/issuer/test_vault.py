@@ -237,7 +237,11 @@ def test_vault_config_round_trip_and_checks():
     assert from_json(to_json(config)) == config
     assert json.loads(to_json(config))["vault"]["retention_days"] == 400
     assert from_json(to_json(default_config("https://id.example.gov"))).vault.enabled is False
-    for bad in ({"period": "year"}, {"retention_days": 10}, {"retention_days": "90"}, {"retention_days": True}):
+    text = json.loads(to_json(config))
+    text["vault"]["path"] = "/elsewhere"
+    with pytest.raises(ConfigError, match="unknown vault setting"):
+        from_json(json.dumps(text))
+    for bad in ({"period": "year"}, {"retention_days": -1}, {"retention_days": "90"}, {"retention_days": True}):
         with pytest.raises(ConfigError, match="vault"):
             validate(vault_config(**bad))
 
