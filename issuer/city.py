@@ -23,7 +23,7 @@ from .output import artwork, write_card_folder
 from .publish import publish
 from .records import RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
-from .vault import Vault, VaultError, enrolment_record, open_city_vault
+from .vault import Vault, VaultError, check_print_folder, enrolment_record, open_city_vault
 
 LOCK_FILE = ".lock"
 LOCK_WAIT_SECONDS = 15
@@ -142,6 +142,8 @@ class Issuer:
             person = check_record(dict(record), today, self.config.max_name_length)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
+        if self.vault is not None and out_dir is not None:
+            check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             kid = self._signing_kid(at)
             vcts = tuple(face.vct for face in self.config.faces)
@@ -174,6 +176,8 @@ class Issuer:
         """Issue every good row of a CSV / JSON Lines file into ``out_dir``; resumable after a crash."""
         at = epoch(now)
         today, expires_at = _today_and_expiry(self.config, at)
+        if self.vault is not None:
+            check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             self._signing_kid(at)
             return run_batch(self.registry, self.keys, self.config, Path(input_path), Path(out_dir), today=today,

@@ -303,6 +303,14 @@ class Vault:
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def check_print_folder(city_dir: Path, out_dir: Path) -> None:
+    """Print folders hold names, card numbers and photos in clear: never inside the city folder a backup copies."""
+    city, out = Path(city_dir).resolve(), Path(out_dir).resolve()
+    if out == city or city in out.parents:
+        raise VaultError("the print folder is inside the city folder, so the city's backups would hold the cards "
+                         "in clear", "choose an --out folder outside the city folder")
+
+
 def open_city_vault(city_dir: Path, config: VaultConfig, passphrase: bytes | None) -> Vault | None:
     """The city's vault if city.json enables it, else None."""
     if not config.enabled:

@@ -227,6 +227,8 @@ def test_vault_refuses_tampering_and_a_key_store_inside_the_city(vault_city, tmp
     db.execute("UPDATE records SET sealed = ?", (bytes(sealed),))
     with pytest.raises(VaultError, match="integrity"):
         enrolment_of(vault_city, card.card_number)
+    with pytest.raises(VaultError, match="print folder is inside the city folder"):
+        vault_city.issue_card(PEOPLE[2], now=NOW, out_dir=vault_city.dir / "cards")
     inside = replace(vault_city.config, vault=VaultConfig(enabled=True, key_store="keys/vault"))
     with pytest.raises(IssuerError, match="inside the city folder"):
         Issuer(vault_city.dir, inside, vault_city.keys, vault_city.registry)
