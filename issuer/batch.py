@@ -40,6 +40,7 @@ from .output import TMP_PREFIX, artwork, card_folder, remove_stale_temporaries, 
 from .progress import Progress
 from .records import InputRow, PersonRecord, RowError, read_input
 from .registry import REVOKED, Registry
+from .vault import Vault, enrolment_record
 
 CHUNK = 32
 MAX_NUMBER_ATTEMPTS = 64
@@ -271,8 +272,10 @@ def _start(registry: Registry, out_dir: Path, now: int) -> bytes:
 
 
 def run_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_path: Path, out_dir: Path, *,
-              today: date, expires_at: int, now: int, workers: int, progress: bool) -> BatchReport:
-    """Issue every good row of ``input_path`` into ``out_dir`` (the caller holds the city's lock)."""
+              today: date, expires_at: int, now: int, workers: int, progress: bool,
+              vault: Vault | None = None) -> BatchReport:
+    """Issue every good row of ``input_path`` into ``out_dir`` (the caller holds the city's lock);
+    with a ``vault``, each card's enrolment record goes into it before the card is printed."""
     out_dir = Path(out_dir).absolute()
     source = read_input(input_path, today, config.max_name_length)
     report = BatchReport(out_dir=out_dir, notes=source.notes)
@@ -292,6 +295,9 @@ def run_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_path
 
     def after_planning(chunk: list[InputRow], jobs: list[Job]) -> None:
         bar.update(len(chunk) - len(jobs))
+        if vault is not None:
+            vault.put(*(enrolment_record(j.params.card_number, j.record, j.params.issued_on, j.params.expires_at)
+                        for j in jobs))
         for job in jobs:
             if missing_glyphs(job.record.given_name + job.record.family_name, config.card_font):
                 report.warnings.append((job.line, "the printed name uses characters the card font lacks; "
