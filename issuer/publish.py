@@ -35,6 +35,7 @@ from verifier_sdk.timeutil import to_datetime
 from verifier_sdk.trust import BUNDLE_FILE, BUNDLE_TYP, ROLE_STATUS, TrustStore, parse_bundle, root_key_fingerprint, verify_trust_bundle
 
 from .config import CityConfig
+from .destination import MARKER, city_identity, marker_bytes, sweep_temporaries
 from .errors import IssuerError
 from .files import fsync_dir, recover_dir, replace_dir, write_atomic, write_file
 from .keys import KeyStore
@@ -73,7 +74,7 @@ def bundle_claims(registry: Registry, keys: KeyStore, config: CityConfig) -> dic
 def write_unsigned_bundle(registry: Registry, keys: KeyStore, config: CityConfig, city_dir: Path) -> Path:
     """After a key change: the bundle that must be signed with the root key (``cityid-issuer sign-bundle``)."""
     path = Path(city_dir) / UNSIGNED_BUNDLE
-    write_atomic(path, (json.dumps(bundle_claims(registry, keys, config), indent=1) + "\n").encode("ascii"), mode=0o644)
+    write_atomic(path, (json.dumps(bundle_claims(registry, keys, config), indent=1) + "\n").encode("ascii"), mode=0o600)
     return path
 
 
@@ -89,7 +90,7 @@ def sign_bundle(registry: Registry, keys: KeyStore, config: CityConfig, city_dir
     header = {"typ": BUNDLE_TYP, "kid": jwk_thumbprint(public_key_to_jwk(root_key.public_key()))}
     token = sign(header, claims, root_key, "ES256")
     parse_bundle(verify_trust_bundle(token, keys.root_public_key()), root_key.public_key())  # what desks will check
-    write_atomic(Path(city_dir) / SIGNED_BUNDLE, token.encode("ascii"), mode=0o644)
+    write_atomic(Path(city_dir) / SIGNED_BUNDLE, token.encode("ascii"), mode=0o600)
     pending.unlink(missing_ok=True)
     return claims
 
@@ -115,6 +116,8 @@ def publish(registry: Registry, keys: KeyStore, config: CityConfig, city_dir: Pa
     out_dir = Path(out_dir).absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(out_dir)
+    identity = city_identity(registry)
+    sweep_temporaries(out_dir, identity, f".{out_dir.name}.publishing-")
     bundle_text, bundle = signed_bundle(keys, city_dir)
     if now >= bundle["exp"]:
         raise IssuerError(f"the signed trust bundle expired on {to_datetime(bundle['exp']):%Y-%m-%d}: every desk would refuse it",
@@ -134,6 +137,7 @@ def publish(registry: Registry, keys: KeyStore, config: CityConfig, city_dir: Pa
     root_public = keys.root_public_key()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.publishing-", dir=out_dir.parent))
     try:
+        write_file(tmp / MARKER, marker_bytes(identity))  # first, so a killed publish's leftover is recognisably ours
         (tmp / "status").mkdir()
         for list_no, uri in sorted(declared.items()):
             status_list = lists.get(list_no) or StatusList.empty(capacity, STATUS_BITS)  # a spare list: nobody on it yet
@@ -146,7 +150,7 @@ def publish(registry: Registry, keys: KeyStore, config: CityConfig, city_dir: Pa
         write_file(tmp / "root-key.pem", pem)
         write_file(tmp / "root-key.fingerprint", (root_key_fingerprint(root_public) + "\n").encode("ascii"))
         _self_check(tmp, root_public, now, timedelta(hours=config.status_list_lifetime_hours))
-        for path in [*tmp.rglob("*.jwt"), tmp / "root-key.pem", tmp / "root-key.fingerprint"]:
+        for path in [*tmp.rglob("*.jwt"), tmp / "root-key.pem", tmp / "root-key.fingerprint", tmp / MARKER]:
             with open(path, "rb+") as fh:
                 os.fsync(fh.fileno())
         fsync_dir(tmp / "status")

@@ -36,7 +36,7 @@ def test_init_writes_the_root_key_only_where_the_operator_says(tmp_path, monkeyp
     assert inside.returncode == 1 and "outside the city folder" in inside.stderr and not (tmp_path / "b").exists()
     made = cli("init", tmp_path / "c", "--root-key", tmp_path / "usb" / "root.pem", env=env)
     assert made.returncode == 0 and str(tmp_path / "usb" / "root.pem") in made.stdout
-    assert (tmp_path / "usb" / "root.pem").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert b"\"kdf\": \"scrypt\"" in (tmp_path / "usb" / "root.pem").read_bytes()  # sealed like every key
     assert not any(b"PRIVATE KEY" in p.read_bytes() and "issuing-" not in p.name
                    for p in (tmp_path / "c").rglob("*") if p.is_file())
     again = cli("init", tmp_path / "d", "--root-key", tmp_path / "usb" / "root.pem", env=env)
