@@ -26,10 +26,10 @@ def render_desk(outcome: Outcome | None = None, status: int = 200) -> tuple[str,
                            upload_limit_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)), status
 
 
-def age_text(age: timedelta | None) -> str:
-    """How old the revocation data is, in the desk's language ("3 hours", "2 days")."""
+def age_text(age: timedelta | None) -> str | None:
+    """How old the revocation data is, in the desk's language ("3 hours", "2 days"); None when unknown."""
     if age is None:
-        return gettext("of unknown age")
+        return None
     if age < timedelta(hours=1):
         return gettext("less than an hour")
     return format_timedelta(age, granularity="hour", threshold=2)
