@@ -62,6 +62,8 @@
 
   // Photo: check as soon as one is chosen.
   var image = document.getElementById("image");
+  // Leaving the page: empty the fields so the browser's saved page state (session restore) keeps no scan or file name.
+  window.addEventListener("pagehide", function () { qr.value = ""; image.value = ""; });
   image.addEventListener("change", function () {
     if (image.files && image.files.length) { document.getElementById("upload-form").submit(); }
   });
