@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 #: Desks see the bundle's expiry coming this long before it happens (the yearly ceremony is late).
 EXPIRY_WARNING = timedelta(days=30)
 FRESH, AGEING, STALE, MISSING = "fresh", "ageing", "stale", "missing"
-#: Codes that mean the desk's data cannot vouch for the card: show CANNOT CHECK, never NOT VALID.
-CANNOT_CHECK_CODES = frozenset({"status_stale", "status_unavailable", "trust_expired", "trust_not_yet_valid", "trust_unavailable"})
 
 
 def check_bundle(trust: "TrustStore", now: float, skew: float) -> None:

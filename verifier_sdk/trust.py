@@ -111,6 +111,8 @@ class TrustStore:
         """
         path = Path(path)
         bundle_path = path / BUNDLE_FILE if path.is_dir() else path
+        if path.is_dir() and not bundle_path.exists():
+            raise MalformedError(_not_a_publication(path))
         root = load_root_key(root_key)
         now_ts, skew = epoch(now), clock_skew.total_seconds()
         inside = path if path.is_dir() else None  # a folder's bundle must not be a link leading out of it
@@ -333,6 +335,14 @@ def parse_bundle(claims: Mapping[str, Any], root_key: Any = None) -> dict[str, A
             raise fail("status list path must look like status/NAME.jwt")
         status_lists.append((entry["uri"], relative))
     return {"iss": iss, "version": version, "iat": iat, "exp": exp, "keys": keys, "status_lists": status_lists}
+
+
+def _not_a_publication(folder: Path) -> str:
+    """Which folder was expected, e.g. when given a city folder instead of its publication."""
+    inside = [child for child in sorted(folder.iterdir()) if (child / BUNDLE_FILE).is_file()] if folder.is_dir() else []
+    hint = f": {inside[0]}" if inside else ""
+    return (f"{folder} holds no {BUNDLE_FILE}, so it is not trust data. Give the city's publication folder "
+            f"(the folder that holds {BUNDLE_FILE}){hint}")
 
 
 def read_regular_file(

@@ -27,8 +27,6 @@ from verifier_sdk.errors import VerificationError
 from verifier_sdk.freshness import freshness
 from verifier_sdk.sync import SyncError, sync_trust
 
-from conftest import HAS_APP
-
 DAY = 86400
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -100,8 +98,6 @@ def test_expired_bundle_fails_every_card_with_trust_expired(desk):
 
 
 def test_expiry_is_seen_coming_in_the_banner_and_api_status(desk):
-    if not HAS_APP:
-        pytest.skip("the partner app is not part of this install")
     desk.publish(iat=desk.now - 380 * DAY, exp=desk.now + 20 * DAY)
     assert desk.verify(desk.qr()).status == "valid"  # still fine today
     client = desk._client("museum")
@@ -322,8 +318,6 @@ def test_a_symlink_leading_out_of_the_folder_is_not_read(desk, tmp_path, expect)
 
 
 def test_api_status_and_banner_agree_with_verify_73_hours_after_publishing(desk):
-    if not HAS_APP:
-        pytest.skip("the partner app is not part of this install")
     published = desk.now - 73 * 3600
     desk.publish(status_token=desk.city.status_token(iat=published, exp=published + 72 * 3600))
     desk.refused(desk.qr(), "status_stale")
@@ -334,8 +328,6 @@ def test_api_status_and_banner_agree_with_verify_73_hours_after_publishing(desk)
 
 
 def test_api_status_names_why_the_trust_data_was_refused(desk):
-    if not HAS_APP:
-        pytest.skip("the partner app is not part of this install")
     desk.publish(iat=desk.now + 30 * DAY, version=2)  # the desk's clock is a month behind, or the bundle is forged
     client = desk._client("museum")
     status = client.get("/api/status").get_json()
