@@ -33,7 +33,7 @@ from .files import write_atomic
 
 KEYS_DIR = "keys"
 ROOT_KEY = "root.pem"  # cities made before the offline root kept the private root key here
-ROOT_PUBLIC_KEY = "root-public.pem"
+ROOT_PUBLIC_KEY = "root-key.pub"
 REGISTRY_SECRET = "registry-secret.json"
 PASSPHRASE_ENV = "CITYID_PASSPHRASE"
 MIN_PASSPHRASE = 12

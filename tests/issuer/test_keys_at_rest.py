@@ -20,7 +20,7 @@ MIN_SCRYPT_MEMORY = 128 * 2**20
 
 def test_every_secret_is_sealed_with_scrypt_at_memory_hard_parameters(secure_city):
     secure_city.rotate_key(now=NOW)
-    files = sorted(p for p in (secure_city.dir / "keys").iterdir() if p.name != "root-public.pem")
+    files = sorted(p for p in (secure_city.dir / "keys").iterdir() if p.name != "root-key.pub")
     assert {p.name for p in files} >= {"issuing-k1.pem", "issuing-k2.pem", "issuing-s1.pem", "registry-secret.json"}
     for path in [*files, _root(secure_city)]:  # the root key too, on its removable drive
         envelope = json.loads(path.read_bytes())
