@@ -97,7 +97,7 @@ def trusted_hosts(names: Iterable[str] | str | None, port: int | None = None) ->
     """``host`` or ``host:port`` entries, lower-case; loopback by default (pinned to ``port`` when given)."""
     if isinstance(names, str):
         names = [n for n in re.split(r"[\s,]+", names) if n]
-    names = list(names or LOOPBACK_HOSTS)
+    names = list(LOOPBACK_HOSTS if names is None else names)
     return [n.lower() if port is None or _split_port(n)[1] else f"{n.lower()}:{port}" for n in names]
 
 
