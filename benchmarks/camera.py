@@ -119,7 +119,7 @@ def run(mode: str) -> Family:
         try:
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{server.server_port}/")
-            page.wait_for_function("window.cityidCamera && window.ZXingWASM")
+            page.wait_for_load_state()  # (deferred scripts have run: the page's decoder is there)
             page.evaluate(_DECODE_ALL, [base64.b64encode(samples[0][2]).decode(), 960])  # warm: fetch and compile the wasm
             for face, shot, jpeg in samples:  # interleaved: server, then the page, frame by frame
                 started = time.perf_counter()
