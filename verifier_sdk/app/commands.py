@@ -135,8 +135,9 @@ def _serve_waitress(app, host: str, port: int, threads: int) -> None:  # type: i
                    outbuf_overflow=MEMORY_BUFFER, max_request_body_size=limit)
 
 
-def _serve_gunicorn(app, host: str, port: int, threads: int, tls: tuple[str, str]) -> None:  # type: ignore[no-untyped-def]
-    """waitress has no TLS; gunicorn (POSIX) serves https itself, one worker process with threads."""
+def _serve_gunicorn(app, host: str, port: int, threads: int, tls: tuple[str, str] | None,  # type: ignore[no-untyped-def]
+                    workers: int = 1) -> None:
+    """waitress has no TLS; gunicorn (POSIX) serves https itself, with threaded worker processes."""
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
@@ -144,8 +145,8 @@ def _serve_gunicorn(app, host: str, port: int, threads: int, tls: tuple[str, str
 
     class DeskServer(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            settings = {"bind": f"{_bracket(host)}:{port}", "workers": 1, "worker_class": "gthread", "threads": threads,
-                        "certfile": tls[0], "keyfile": tls[1], "accesslog": None, "proc_name": "cityid-desk",
+            settings = {"bind": f"{_bracket(host)}:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
+                        "certfile": tls and tls[0], "keyfile": tls and tls[1], "accesslog": None, "proc_name": "cityid-desk",
                         "control_socket_disable": True}  # (gunicorn 24+ would open a control socket in $HOME)
             for key, value in settings.items():
                 if key in self.cfg.settings:
