@@ -93,7 +93,7 @@
   }
   // Every fourth frame is also tried enlarged 2x, as the server retries a small photo (verifier_sdk/imaging.py).
   function frameScale(n) { return n % 4 === 3 ? 2 : 1; }
-  window.cityidCamera = { decodeFrame: decodeFrame, frameScale: frameScale, reader: READER };
+  window.cityidCamera = { decodeFrame: decodeFrame, frameScale: frameScale };
 
   function stopCamera(remember) {
     if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); }
@@ -120,7 +120,10 @@
         return;
       }
       window.setTimeout(scanFrame, Math.max(0, 100 - (Date.now() - started)));  // about 10 frames a second
-    }, function () { window.setTimeout(scanFrame, 100); });
+    }, function () {  // the decoder did not load (or failed on this frame): say so, keep trying
+      status.textContent = "The camera decoder is not working. Use the scanner or a photo instead.";
+      window.setTimeout(scanFrame, 1000);
+    });
   }
 
   function startCamera() {
