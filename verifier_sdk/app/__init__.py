@@ -10,7 +10,8 @@ ROOT_KEY (the pinned root key file; default instance/root-key.pem), PUBLICATION_
 (where ``sync-trust`` fetches from), MAX_STATUS_AGE_HOURS (freshness policy; default:
 the purpose's), RESULT_SECONDS (how long a result stays up; 30 at a bank, else 8), MAX_CONTENT_LENGTH,
 TRUSTED_HOSTS (the names the desk answers to, ``host`` or ``host:port``; default 127.0.0.1,
-localhost and [::1]: any other Host header gets 400).
+localhost and [::1]: any other Host header gets 400),
+LANGUAGE (en, es, zh_Hans, ru, bn, ht, ko, ar, ur, fr, pl; default: the browser's Accept-Language).
 Needs the ``app`` extra.
 """
 
@@ -35,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "PUBLICATION_URL": None,
     "MAX_STATUS_AGE_HOURS": None,
     "RESULT_SECONDS": None,  # default: 30 s at a bank (the teller copies the details), else 8 s
+    "LANGUAGE": None,  # default: the browser's (Accept-Language), else English
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     "MAX_FORM_MEMORY_SIZE": 128 * 1024,
     "MAX_FORM_PARTS": 20,
@@ -51,6 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     from flask import Flask
 
     from . import api, errors, scan, security
+    from .i18n import init_babel
     from .maintenance import sync_trust_command
     from .trust_state import TrustState
 
@@ -69,6 +72,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     app.extensions["cityid"] = TrustState(app.config["TRUST_DIR"], app.config["ROOT_KEY"], purpose)
     app.extensions["cityid_purpose"] = purpose
 
+    init_babel(app)
     app.register_blueprint(scan.bp)
     app.register_blueprint(api.bp)
     errors.register(app)
