@@ -79,6 +79,8 @@ def _produce_chunk(jobs: list[Job]) -> list[tuple[int, str | None]]:
         try:
             produce_card(_worker["config"], _worker["keys"][job.params.kid], _worker["out_dir"], job)
             results.append((job.line, None))
+        except RowError as exc:  # the photo or a name cannot be printed: the reason names no value
+            results.append((job.line, str(exc)))
         except Exception as exc:  # noqa: BLE001 - one bad card must not stop the batch; the reason names no value
             results.append((job.line, f"card could not be produced ({type(exc).__name__})"))
     return results
@@ -113,6 +115,7 @@ class _Planner:
                     self.report.failed.append((row.line, row.error or "invalid row"))
                     continue
                 try:
+                    self.city.check_printable(row.record)
                     job = self._plan_row(row.line, row.record)
                 except RowError as exc:
                     self.report.failed.append((row.line, str(exc)))
@@ -205,10 +208,6 @@ def run_batch(city: "Issuer", input_path: Path, out_dir: Path, *, today: date, e
 
     def after_planning(chunk: list[InputRow], jobs: list[Job]) -> None:
         bar.update(len(chunk) - len(jobs))
-        for job in jobs:
-            if city.missing_glyphs(job.record):
-                report.warnings.append((job.line, "the printed name uses characters the card font lacks; "
-                                                  "set card_font in city.json and reprint"))
 
     keys = {kid: city.keys.issuing_key(kid) for kid in planner.usable_kids}
     try:

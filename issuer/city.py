@@ -15,7 +15,7 @@ from verifier_sdk.timeutil import epoch
 
 from . import cardnumber, config as city_config, lifecycle
 from .batch import BatchReport, run_batch
-from .cards import missing_glyphs
+from .fonts import chain, missing_characters
 from .config import CityConfig
 from .errors import IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
@@ -131,8 +131,17 @@ class Issuer:
                               "run `cityid-issuer rotate-key DIR`, then issue again")
         return key.kid
 
-    def missing_glyphs(self, record: PersonRecord) -> bool:
-        return missing_glyphs(record.given_name + record.family_name, self.config.card_font)
+    def check_printable(self, record: PersonRecord) -> None:
+        """RowError unless the card can be printed as the city wants: a photo if required, real glyphs."""
+        if self.config.require_photo and record.photo is None:
+            raise RowError("photo is missing (city.json requires a photo on every card)")
+        if self.config.allow_missing_glyphs:
+            return
+        faces = chain(self.config.card_fonts)
+        for field in ("family_name", "given_name", "gender"):
+            if missing_characters(getattr(record, field, None) or "", faces):
+                raise RowError(f"{field} has characters no card font can print: add a font that has them to "
+                               "card_fonts in city.json (or set allow_missing_glyphs)")
 
     def issue_card(self, record: Mapping[str, Any], now: Any = None, out_dir: str | Path | None = None) -> IssuedCard:
         """Issue one card from a record (given_name, family_name, birthdate, ...); optionally write its print folder."""
@@ -140,6 +149,7 @@ class Issuer:
         today, expires_at = _today_and_expiry(self.config, at)
         try:
             person = check_record(dict(record), today, self.config.max_name_length)
+            self.check_printable(person)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
         with self._exclusive():

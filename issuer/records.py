@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import cardnumber
+from .photo import PhotoError, check_photo
 
-FIELDS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible")
+FIELDS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible", "photo")
 REQUIRED = ("given_name", "family_name", "birthdate")
 MAX_LINE_BYTES = 4096
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -42,6 +43,8 @@ class PersonRecord:
     card_number: str | None = None
     museum_tier: str | None = None
     rx_eligible: bool = False
+    #: The photo file to print (read when the card is drawn, never copied); not part of any credential.
+    photo: Path | None = None
 
     def canonical(self) -> bytes:
         """Stable bytes for the keyed row hash that lets a rerun recognise this row."""
@@ -80,8 +83,28 @@ def check_birthdate(value: Any, today: date) -> date:
     return born
 
 
-def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100) -> PersonRecord:
-    """A checked record from one row's fields, or RowError with a value-free reason."""
+def check_photo_field(value: Any, base: Path | None) -> Path | None:
+    """The photo column: a path, relative to the input file's folder; named but unusable is the row's error."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise RowError("photo must be a file path")
+    path = Path(value.strip())
+    if base is not None and not path.is_absolute():
+        path = base / path
+    try:
+        check_photo(path)
+    except PhotoError as exc:
+        raise RowError(str(exc)) from None
+    return path
+
+
+def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100,
+                 photo_base: Path | None = None) -> PersonRecord:
+    """A checked record from one row's fields, or RowError with a value-free reason.
+
+    A relative photo path is taken from ``photo_base`` (the input file's folder), else the current folder.
+    """
     given = check_name(fields.get("given_name"), "given_name", max_name_length)
     family = check_name(fields.get("family_name"), "family_name", max_name_length)
     born = check_birthdate(fields.get("birthdate"), today)
@@ -106,7 +129,8 @@ def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100
         eligible = rx is not None and rx.strip().lower() in _TRUE
     else:
         raise RowError("rx_eligible must be true or false")
-    return PersonRecord(given, family, born, number, tier, eligible)
+    photo = check_photo_field(fields.get("photo"), photo_base)
+    return PersonRecord(given, family, born, number, tier, eligible, photo)
 
 
 @dataclass(frozen=True)
@@ -154,7 +178,7 @@ def read_rows(path: Path, today: date, max_name_length: int = 100) -> Iterator[I
             yield InputRow(number, None, error)
             continue
         try:
-            yield InputRow(number, check_record(fields, today, max_name_length), None)
+            yield InputRow(number, check_record(fields, today, max_name_length, path.parent), None)
         except RowError as exc:
             yield InputRow(number, None, str(exc))
 
