@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 import unicodedata
-import zlib
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -34,10 +32,11 @@ from typing import Sequence
 from xml.sax.saxutils import escape
 
 import segno
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw
 
 from . import fonts
 from .fonts import Typeface
+from .png import PngTemplate
 
 try:  # the fast QR encoder (zxing-cpp 3 writes barcodes); segno is the fallback
     import zxingcpp
@@ -60,9 +59,11 @@ PHOTO_BOX = (MARGIN, BAND + 24, 228, 292)
 #: The front QR's box (x, y, width, height); the caption goes under it.
 FRONT_QR_BOX = (WIDTH - MARGIN - 330, BAND + 12, 330, HEIGHT - BAND - 60)
 CAPTION_SIZE = 22
-_GREYS = bytes(v for grey in range(256) for v in (grey, grey, grey))
-_TO_GREY = bytes([PAPER, INK]) + bytes(254)  # matrix byte 1 = dark module
-_DARK_RUN = re.compile(rb"\x01+")
+#: Grey levels of the artwork: 16 make a 4-bit PNG (half the pixel data of 8 bits to compress per card), with
+#: antialiased text; the photo is ordered-dithered to them (a 4x4 pattern at 300 dpi: a fine texture, as a
+#: card printer's own dithering).  The SVG carries the photo in full greys.
+LEVELS = 16
+_BAYER = (0, 8, 2, 10, 12, 4, 14, 6, 3, 11, 1, 9, 15, 7, 13, 5)  # the 4x4 ordered-dither thresholds
 _SVG_FONTS = "Noto Sans, Noto Sans Arabic, Noto Sans Hebrew, Noto Sans CJK SC, sans-serif"
 
 
@@ -136,9 +137,14 @@ class _Line:
     text: str
 
 
+@lru_cache(maxsize=8192)
+def _advance(text: str, path: str, size: int, index: int) -> float:
+    return fonts.font(path, size, index).getlength(text)
+
+
 def _measure(text: str, faces: Sequence[Typeface], size: int, bold: bool) -> _Line:
     runs = fonts.runs(text, faces, bold)
-    width = sum(fonts.font(r.path, size, r.index).getlength(r.text) for r in runs)
+    width = sum(_advance(r.text, r.path, size, r.index) for r in runs)
     if fonts.is_right_to_left(text):
         runs.reverse()
     return _Line(tuple(runs), width, text)
@@ -221,29 +227,86 @@ def _line_height(size: int) -> int:
 
 
 # -- drawing ---------------------------------------------------------------------------------------
-class _Canvas:
-    """Draws the same elements into a grey image (Pillow) and an SVG document."""
+def _palette(levels: int) -> bytes:
+    """``levels`` evenly spaced greys: pixel index i is grey i * 255 / (levels - 1), so blending indexes blends greys."""
+    return bytes(v for i in range(levels) for v in (i * 255 // (levels - 1),) * 3)
 
-    def __init__(self, image: Image.Image | None = None, svg: Sequence[str] | None = None) -> None:
-        self.image = image if image is not None else Image.new("L", (WIDTH, HEIGHT), PAPER)
+
+@lru_cache(maxsize=4)
+def _to_level(levels: int, step: int) -> tuple[int, ...]:
+    return tuple(min(levels - 1, v // step) for v in range(256))
+
+
+@lru_cache(maxsize=4)
+def _dither_pattern(size: tuple[int, int], step: int) -> Image.Image:
+    """The 4x4 threshold pattern tiled to ``size``: added to a grey, it rounds up to the next level as often as
+    the grey is close to it."""
+    tile = Image.frombytes("L", (4, 4), bytes(t * step // 16 for t in _BAYER))
+    pattern = Image.new("L", size)
+    for y in range(0, size[1], 4):
+        for x in range(0, size[0], 4):
+            pattern.paste(tile, (x, y))
+    return pattern
+
+
+@lru_cache(maxsize=8192)
+def _stamp(text: str, path: str, size: int, index: int = 0) -> tuple[Image.Image, int, int, float]:
+    """``text`` rendered once as an antialiased mask: (mask, offset from the baseline start, advance width).
+
+    Labels and digits repeat on every card, and so do common names (Maria, Nguyễn, Kim...) in a city's batch.
+    """
+    font = fonts.font(path, size, index)
+    left, top, right, bottom = font.getbbox(text, anchor="ls")
+    mask = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
+    ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor="ls")
+    return mask, left, top, font.getlength(text)
+
+
+class _Canvas:
+    """Draws the same elements into a grey image (Pillow, palette of ``levels`` greys) and an SVG document."""
+
+    def __init__(self, levels: int, image: Image.Image | None = None, svg: Sequence[str] | None = None,
+                 encoder: PngTemplate | None = None) -> None:
+        self.levels = levels
+        self.encoder = encoder  # the template's PNG encoder: its unchanged rows are compressed already
+        if image is None:
+            image = Image.new("P", (WIDTH, HEIGHT), self.ink(PAPER))
+            image.putpalette(_palette(levels))
+        self.image = image
         self.draw = ImageDraw.Draw(self.image)
+        self.draw.fontmode = "L"  # antialiased: blending two indexes gives the grey between them
         self.svg: list[str] = list(svg) if svg is not None else [
             f'<svg xmlns="http://www.w3.org/2000/svg" width="85.6mm" height="53.98mm" viewBox="0 0 {WIDTH} {HEIGHT}">',
             f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>']
 
     def copy(self) -> "_Canvas":
         """A canvas to draw one card on, starting from this one (a cached template)."""
-        return _Canvas(self.image.copy(), self.svg)
+        return _Canvas(self.levels, self.image.copy(), self.svg, self.encoder)
+
+    def freeze(self) -> "_Canvas":
+        """Make this canvas a template: compress its rows once for every card drawn from it."""
+        self.encoder = PngTemplate(self.image, DPI)
+        return self
+
+    def ink(self, grey: int) -> int:
+        return round(grey * (self.levels - 1) / 255)
 
     def band(self, height: int) -> None:
-        self.draw.rectangle((0, 0, WIDTH, height), fill=BAND_INK)
+        self.draw.rectangle((0, 0, WIDTH, height), fill=self.ink(BAND_INK))
         self.svg.append(f'<rect width="{WIDTH}" height="{height}" fill="#282828"/>')
 
     def label(self, x: int, baseline: int, text: str, size: int, fill: int = MUTED, bold: bool = False,
               anchor: str = "ls") -> None:
-        """The card's own words (titles, labels, captions): Noto Sans, whatever fonts the city adds."""
+        """The card's own words (titles, labels, captions, dates, numbers): Noto Sans, whatever fonts the city adds.
+
+        Drawn from cached stamps (digit by digit for numbers and dates, which have no kerning in Noto Sans)."""
         font = fonts.label_font(size, bold)
-        self.draw.text((x, baseline), text, font=font, fill=fill, anchor=anchor)
+        stamps = [_stamp(piece, font.path, size) for piece in
+                  (text if text.replace("-", "").replace(" ", "").isdigit() else [text])]
+        cx = x - sum(stamp[3] for stamp in stamps) / 2 if anchor[0] == "m" else x
+        for mask, left, top, advance in stamps:
+            self.image.paste(self.ink(fill), (round(cx) + left, baseline + top), mask)
+            cx += advance
         self._svg_text(x, baseline, text, size, fill, bold, "middle" if anchor[0] == "m" else "start")
 
     def lines(self, x: int, top: int, size: int, lines: Sequence[_Line], fill: int = INK) -> None:
@@ -252,9 +315,9 @@ class _Canvas:
             baseline = top + int(size * 0.95) + n * _line_height(size)
             cx = float(x)
             for run in line.runs:
-                font = fonts.font(run.path, size, run.index)
-                self.draw.text((cx, baseline), run.text, font=font, fill=fill, anchor="ls")
-                cx += font.getlength(run.text)
+                mask, left, top, advance = _stamp(run.text, run.path, size, run.index)
+                self.image.paste(self.ink(fill), (round(cx) + left, baseline + top), mask)
+                cx += advance
             self._svg_text(x, baseline, line.text, size, fill, True, "start")
 
     def _svg_text(self, x: float, baseline: int, text: str, size: int, fill: int, bold: bool, anchor: str) -> None:
@@ -265,64 +328,56 @@ class _Canvas:
 
     def symbol(self, symbol: FaceSymbol, x: int, y: int, scale: int) -> None:
         """The QR itself; its caption is drawn by the template (see ``_caption``)."""
-        self.image.paste(_qr_image(symbol, scale), (x, y))
+        self.image.paste(_qr_image(symbol, scale, self.levels), (x, y))
         self.svg.append(f'<g transform="translate({x} {y}) scale({scale})">{symbol.svg}</g>')
 
     def photo(self, photo: Image.Image, x: int, y: int) -> None:
-        self.image.paste(photo, (x, y))
+        """A grey photo, ordered-dithered to the canvas's grey levels."""
+        step = 256 // self.levels + 1  # 17 for 16 levels: grey v lies between levels v // 17 and v // 17 + 1
+        dithered = ImageChops.add(photo, _dither_pattern(photo.size, step)).point(_to_level(self.levels, step))
+        self.image.paste(Image.frombytes("P", photo.size, dithered.tobytes()), (x, y))
         jpeg = io.BytesIO()
-        photo.save(jpeg, "JPEG", quality=88)
+        photo.save(jpeg, "JPEG", quality=85)
         self.svg.append(f'<image x="{x}" y="{y}" width="{photo.width}" height="{photo.height}" '
                         f'href="data:image/jpeg;base64,{base64.b64encode(jpeg.getvalue()).decode("ascii")}"/>')
 
     def placeholder(self, x: int, y: int, width: int, height: int) -> None:
         """Where the photo would be: a thin frame, so the card's layout is the same with and without one."""
-        self.draw.rectangle((x, y, x + width - 1, y + height - 1), outline=MUTED, width=2)
+        self.draw.rectangle((x, y, x + width - 1, y + height - 1), outline=self.ink(MUTED), width=2)
         self.svg.append(f'<rect x="{x}" y="{y}" width="{width}" height="{height}" fill="none" stroke="#5a5a5a" '
                         f'stroke-width="2"/>')
         self.label(x + width // 2, y + height // 2, "no photo", 20, anchor="ms")
 
     def finish(self) -> tuple[bytes, bytes]:
-        return _png(self.image), ("\n".join(self.svg) + "\n</svg>\n").encode("utf-8")
+        png = (self.encoder or PngTemplate(self.image, DPI)).encode(self.image)
+        return png, ("\n".join(self.svg) + "\n</svg>\n").encode("utf-8")
 
 
-def _png(image: Image.Image) -> bytes:
-    """The PNG at DPI, as 8-bit "palette" pixels whose palette is the greys (see the module's docstring)."""
-    indexed = Image.frombytes("P", image.size, image.tobytes())
-    indexed.putpalette(_GREYS)
-    out = io.BytesIO()
-    # Run-length zlib: the card is mostly flat areas, and it is several times faster than the default strategy.
-    indexed.save(out, "PNG", dpi=(DPI, DPI), compress_level=1, compress_type=zlib.Z_RLE)
-    return out.getvalue()
-
-
-def _qr_image(symbol: FaceSymbol, scale: int) -> Image.Image:
-    n, side = symbol.size, symbol.size + 2 * QUIET
-    framed = Image.new("L", (side, side), PAPER)
-    framed.paste(Image.frombytes("L", (n, n), b"".join(symbol.modules).translate(_TO_GREY)), (QUIET, QUIET))
-    return framed.resize((side * scale, side * scale), Image.Resampling.NEAREST)
+def _qr_image(symbol: FaceSymbol, scale: int, levels: int) -> Image.Image:
+    """The QR with its quiet zone at ``scale`` pixels per module, built row by row from bytes (no resampling)."""
+    light, dark = bytes([levels - 1]), bytes([0])
+    side = (symbol.size + 2 * QUIET) * scale
+    margin = light * (QUIET * scale)
+    blank = light * side
+    rows = [blank] * (QUIET * scale)
+    for modules in symbol.modules:  # module byte 1 = dark; each becomes ``scale`` pixels, each row ``scale`` rows
+        pixels = margin + modules.replace(b"\x00", b"\x02" * scale).replace(b"\x01", b"\x03" * scale) + margin
+        rows += [pixels.replace(b"\x02", light).replace(b"\x03", dark)] * scale
+    rows += [blank] * (QUIET * scale)
+    return Image.frombytes("P", (side, side), b"".join(rows))
 
 
 def _qr_svg(modules: Sequence[bytes]) -> str:
-    """The QR as one SVG path of dark runs (one unit per module) on a white quiet zone."""
+    """The QR as one stroked SVG path on a white quiet zone: per module a 1-unit line ("h1") or a move ("m1 0").
+
+    Built by two C-level replacements per row, not a Python loop per run: a card has about a thousand runs.
+    """
     side = len(modules) + 2 * QUIET
-    path = []
-    for y, row in enumerate(modules):
-        path.append(f"M{QUIET} {y + QUIET}")
-        x = 0
-        for run in _DARK_RUN.finditer(row):
-            start, end = run.span()
-            key = (start - x, end - start)  # relative moves repeat a lot: format each once
-            text = _RUN_PATHS.get(key)
-            if text is None:
-                text = _RUN_PATHS[key] = f"m{key[0]} 0h{key[1]}v1h-{key[1]}z"
-            path.append(text)
-            x = start
+    rows = "".join(f"M{QUIET} {y + QUIET}.5" + row.rstrip(b"\x00").replace(b"\x00", b"m1 0").replace(b"\x01", b"h1").decode("ascii")
+                   for y, row in enumerate(modules))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{side}" height="{side}" shape-rendering="crispEdges">'
-            f'<rect width="{side}" height="{side}" fill="#fff"/><path fill="#000" d="{"".join(path)}"/></svg>')
-
-
-_RUN_PATHS: dict[tuple[int, int], str] = {}
+            f'<rect width="{side}" height="{side}" fill="#fff"/>'
+            f'<path fill="none" stroke="#000" stroke-width="1" stroke-linecap="butt" d="{rows}"/></svg>')
 
 
 # -- layout ----------------------------------------------------------------------------------------
@@ -389,25 +444,21 @@ def _names_width(layout: _FrontLayout) -> int:
     return right - _NAMES_X
 
 
-def _name_fields(single_name: bool) -> tuple[tuple[str, int, int], ...]:
-    """(label, top, value height) of the name fields in the column beside the photo."""
-    column = PHOTO_BOX[3]
-    if single_name:
-        return (("Name", _NAME_TOP, column - 28),)
-    half = column // 2
-    return (("Family name", _NAME_TOP, half - 28), ("Given name", _NAME_TOP + half, half - 28))
+_NAME_LABELS = ("Family name", "Given name")
+_NAMES_BOTTOM = PHOTO_BOX[1] + PHOTO_BOX[3]
+_LABEL_ROOM, _NAME_GAP = _LABEL_SIZE + 4, 16
 
 
 @lru_cache(maxsize=32)
 def _front_template(layout: _FrontLayout) -> _Canvas:
     """What every front with this layout shares: band, title, labels, issue and expiry dates, QR caption."""
-    front = _Canvas()
+    front = _Canvas(LEVELS)
     front.band(BAND)
     front.label(MARGIN, 58, layout.title, 42, PAPER, bold=True)
     if not layout.has_photo:
         front.placeholder(*PHOTO_BOX)
-    for label, top, _ in _name_fields(layout.single_name):
-        front.label(_NAMES_X, top + _LABEL_SIZE - 4, label.upper(), _LABEL_SIZE)
+    if layout.single_name:
+        front.label(_NAMES_X, _NAME_TOP + _LABEL_SIZE - 4, "NAME", _LABEL_SIZE)
     fields = [_BORN, _EXPIRES, _NUMBER] + ([_ISSUED] if layout.issued_on else []) + ([_GENDER] if layout.has_gender else [])
     for label, x, y, _ in fields:
         front.label(x, y, label.upper(), _LABEL_SIZE)
@@ -415,7 +466,7 @@ def _front_template(layout: _FrontLayout) -> _Canvas:
         _value(front, _ISSUED, layout.issued_on.isoformat())
     _value(front, _EXPIRES, layout.expires_on.isoformat())
     _captions(front, layout.places)
-    return front
+    return front.freeze()
 
 
 def _value(canvas: _Canvas, field: tuple[str, int, int, int], text: str) -> None:
@@ -426,12 +477,28 @@ def _value(canvas: _Canvas, field: tuple[str, int, int, int], text: str) -> None
 @lru_cache(maxsize=32)
 def _back_template(title: str, issuer_host: str, places: tuple[_Place, ...]) -> _Canvas:
     """What every back with this layout shares: band, title line, QR captions and footer."""
-    back = _Canvas()
+    back = _Canvas(LEVELS)
     back.band(BAND // 2)
     back.label(MARGIN, 31, f"{title} - {issuer_host}", 26, PAPER)
     _captions(back, places)
     back.label(MARGIN, HEIGHT - 16, "Scan to verify offline. If found, return to the city's card office.", 20)
-    return back
+    return back.freeze()
+
+
+def _names(front: _Canvas, names: Sequence[str], faces: Sequence[Typeface], width: int) -> None:
+    """The names column beside the photo: one name fills it; of two, the family name may use up to half,
+    and the given name then the rest (so a long given name wraps onto more lines)."""
+    if len(names) == 1:
+        size, lines = _fit_field("name", names[0], faces, (width, _NAMES_BOTTOM - _NAME_TOP - _LABEL_ROOM), 46, 20, 6)
+        front.lines(_NAMES_X, _NAME_TOP + _LABEL_ROOM, size, lines)
+        return
+    top = _NAME_TOP
+    for n, (label, value) in enumerate(zip(_NAME_LABELS, names)):
+        room = (_NAMES_BOTTOM - _NAME_TOP) // 2 if n == 0 else _NAMES_BOTTOM - top
+        size, lines = _fit_field(label, value, faces, (width, room - _LABEL_ROOM - _NAME_GAP), 46, 20, 6)
+        front.label(_NAMES_X, top + _LABEL_SIZE - 4, label.upper(), _LABEL_SIZE)
+        front.lines(_NAMES_X, top + _LABEL_ROOM, size, lines)
+        top += _LABEL_ROOM + len(lines) * _line_height(size) + _NAME_GAP
 
 
 def _fit_field(label: str, text: str, faces: Sequence[Typeface], box: tuple[int, int], size: int, min_size: int,
@@ -453,10 +520,7 @@ def render_card(fields: PrintedFields, symbols: Sequence[FaceSymbol], *, title: 
     front = _front_template(layout).copy()
     if fields.photo is not None:
         front.photo(fields.photo, PHOTO_BOX[0], PHOTO_BOX[1])
-    width = _names_width(layout)
-    for (label, top, height), value in zip(_name_fields(layout.single_name), names):
-        size, lines = _fit_field(label, value, faces, (width, height), 46, 22, 4 if layout.single_name else 3)
-        front.lines(_NAMES_X, top + _LABEL_SIZE + 4, size, lines)
+    _names(front, names, faces, _names_width(layout))
     if fields.birthdate is not None:
         _value(front, _BORN, fields.birthdate.isoformat())
     _value(front, _NUMBER, format_card_number(fields.card_number))

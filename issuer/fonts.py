@@ -36,7 +36,7 @@ CJK_JAPANESE, CJK_KOREAN, CJK_SIMPLIFIED = 0, 1, 2
 #: Characters that join the run before them instead of choosing a typeface of their own.
 _STICKY_CATEGORIES = {"Mn", "Mc", "Me", "Cf", "Zs", "Pd", "Po", "Pc"}
 _RTL_CLASSES = {"R", "AL"}
-_PROBE_SIZE = 40
+_PROBE_SIZE = 24
 _NOTDEF_PROBE = "\U0010fffd"  # a private-use code point no font maps: it renders as the "missing" box
 
 
@@ -95,13 +95,17 @@ def label_font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
 def has_glyph(face: Typeface, ch: str) -> bool:
     if ch.isspace() or unicodedata.category(ch) == "Cf":
         return True
-    probe = font(face.regular, _PROBE_SIZE, face.index)
-    return _mask(probe, ch) != _mask(probe, _NOTDEF_PROBE)
+    return _mask(face, ch) != _notdef(face)
 
 
-def _mask(probe: ImageFont.FreeTypeFont, ch: str) -> tuple[tuple[int, int], bytes]:
-    mask = probe.getmask(ch)
+def _mask(face: Typeface, ch: str) -> tuple[tuple[int, int], bytes]:
+    mask = font(face.regular, _PROBE_SIZE, face.index).getmask(ch)
     return mask.size, bytes(mask)
+
+
+@lru_cache(maxsize=64)
+def _notdef(face: Typeface) -> tuple[tuple[int, int], bytes]:
+    return _mask(face, _NOTDEF_PROBE)
 
 
 def missing_characters(text: str, faces: Sequence[Typeface]) -> set[str]:
