@@ -304,8 +304,8 @@ class _Canvas:
         stamps = [_stamp(piece, font.path, size) for piece in
                   (text if text.replace("-", "").replace(" ", "").isdigit() else [text])]
         cx = x - sum(stamp[3] for stamp in stamps) / 2 if anchor[0] == "m" else x
-        for mask, left, top, advance in stamps:
-            self.image.paste(self.ink(fill), (round(cx) + left, baseline + top), mask)
+        for mask, left, rise, advance in stamps:
+            self.image.paste(self.ink(fill), (round(cx) + left, baseline + rise), mask)
             cx += advance
         self._svg_text(x, baseline, text, size, fill, bold, "middle" if anchor[0] == "m" else "start")
 
@@ -315,8 +315,8 @@ class _Canvas:
             baseline = top + int(size * 0.95) + n * _line_height(size)
             cx = float(x)
             for run in line.runs:
-                mask, left, top, advance = _stamp(run.text, run.path, size, run.index)
-                self.image.paste(self.ink(fill), (round(cx) + left, baseline + top), mask)
+                mask, left, rise, advance = _stamp(run.text, run.path, size, run.index)
+                self.image.paste(self.ink(fill), (round(cx) + left, baseline + rise), mask)
                 cx += advance
             self._svg_text(x, baseline, line.text, size, fill, True, "start")
 
