@@ -63,7 +63,7 @@ class CityConfig:
     allow_missing_glyphs: bool = False
     #: Refuse rows without a photo.
     require_photo: bool = False
-    #: QR mask pattern 0-7, or None to let segno pick the best-scoring one (8x slower QR encoding).
+    #: QR mask pattern 0-7, or None to pick the best-scoring one by the ISO penalty rules (7x slower QR encoding).
     qr_mask: int | None = None
     insecure_demo: bool = False
     format: int = CONFIG_FORMAT

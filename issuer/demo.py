@@ -49,7 +49,10 @@ def run_demo(city_dir: Path, now: datetime | None = None) -> int:
     cards_dir, publication = city_dir / "cards", city_dir / "publication"
     with Issuer.init(city_dir, issuer="https://id.example.gov", insecure_demo=True, now=now) as city:
         people = city_dir / "demo-people.jsonl"
-        people.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in SAMPLE_PEOPLE), "utf-8")
+        photos = city_dir / "demo-photos"  # the enrolment office's files: the batch only reads them
+        photos.mkdir()
+        rows = [{**p, "photo": str(sample_portrait(photos / f"{i}.jpg", i))} for i, p in enumerate(SAMPLE_PEOPLE)]
+        people.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in rows), "utf-8")
         report = city.issue_batch(people, cards_dir, now=now, workers=2, progress=False)
         numbers = sorted(p.name for p in cards_dir.iterdir() if p.is_dir())
         # An expired card: issued long ago, so its exp is in the past.

@@ -48,61 +48,69 @@ def adler32_combine(first: int, second: int, second_length: int) -> int:
     return sum1 | (sum2 << 16)
 
 
+def padding_columns(levels: int) -> int:
+    """Columns an image keeps right of the picture, all index 0: they are the next row's filter byte (below)."""
+    return 8 // _bits(levels)
+
+
+def _bits(colours: int) -> int:
+    return 8 if colours > 16 else 4
+
+
 @dataclass(frozen=True)
 class _Band:
-    pixels: bytes  # the band's rows as packed pixels (what a card's band is compared with)
+    stream: bytes  # the band's bytes as they go into the zlib stream
     deflated: bytes
     adler: int
-    length: int  # bytes that go into the zlib stream: the rows, each with its filter byte
 
 
 class PngTemplate:
-    """Encodes images of one template's size and palette; ``template``'s own bands are compressed once, here."""
+    """Encodes images of one template's size and palette; ``template``'s own bands are compressed once, here.
+
+    The images are ``padding_columns`` wider than the PNG, those columns index 0: so each row's packed bytes end
+    with a zero byte, the filter byte ("none") of the next row, and the image's bytes are the zlib stream's
+    input as they are (no per-row copying).
+    """
 
     def __init__(self, template: Image.Image, dpi: int) -> None:
         if template.mode != "P":
             raise ValueError("card sides are palette images")
         palette = template.getpalette() or []
         colours = len(palette) // 3
-        self.bits = 8 if colours > 16 else 4
+        self.bits = _bits(colours)
         self.rawmode = "P" if self.bits == 8 else "P;4"
         self.size = template.size
-        self.row_bytes = (template.width * self.bits + 7) // 8
-        width, height = template.size
+        width, height = template.width - padding_columns(colours), template.height
+        self.row_bytes = (template.width * self.bits + 7) // 8  # the PNG row plus the next row's filter byte
         dots_per_metre = round(dpi / 0.0254)
         self.head = (_SIGNATURE
                      + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, self.bits, 3, 0, 0, 0))
                      + _chunk(b"PLTE", bytes(palette[: colours * 3]))
                      + _chunk(b"pHYs", struct.pack(">IIB", dots_per_metre, dots_per_metre, 1)))
-        self.bands = []
-        for pixels in self._bands(template):
-            rows = self._rows(pixels)
-            self.bands.append(_Band(pixels, *_deflate(rows), len(rows)))
+        self.bands = [_Band(stream, *_deflate(stream)) for stream in self._bands(template)]
 
     def _bands(self, image: Image.Image) -> list[bytes]:
-        """The image's packed pixels in bands of BAND_ROWS rows."""
-        data, step = image.tobytes("raw", self.rawmode), self.row_bytes * BAND_ROWS
-        return [data[i : i + step] for i in range(0, len(data), step)]
-
-    def _rows(self, pixels: bytes) -> bytes:
-        """A band's rows as they go into the zlib stream: each with filter byte 0 ("none")."""
-        step = self.row_bytes
-        return b"\x00" + b"\x00".join([pixels[i : i + step] for i in range(0, len(pixels), step)])
+        """The zlib stream's input (filter byte 0, row, filter byte 0, row...) in bands of BAND_ROWS rows."""
+        data = image.tobytes("raw", self.rawmode)
+        if data[self.row_bytes - 1 :: self.row_bytes].count(0) != image.height:
+            raise ValueError("the image's padding columns must stay index 0")
+        stream, step = b"\x00" + data[:-1], self.row_bytes * BAND_ROWS
+        return [stream[i : i + step] for i in range(0, len(stream), step)]
 
     def encode(self, image: Image.Image) -> bytes:
         """``image`` (same size and palette as the template) as a PNG file."""
         if image.size != self.size:
             raise ValueError("the image is not of the template's size")
         pieces, adler, changed = [], 1, []
-        for band, pixels in zip(self.bands, self._bands(image)):
-            if pixels == band.pixels:
+        for band, stream in zip(self.bands, self._bands(image)):
+            if stream == band.stream:
                 if changed:
                     adler = self._add_changed(pieces, changed, adler)
                     changed = []
                 pieces.append(band.deflated)
-                adler = adler32_combine(adler, band.adler, band.length)
+                adler = adler32_combine(adler, band.adler, len(stream))
             else:
-                changed.append(self._rows(pixels))
+                changed.append(stream)
         if changed:
             adler = self._add_changed(pieces, changed, adler)
         stream = b"\x78\x01" + b"".join(pieces) + _FINAL_EMPTY_BLOCK + struct.pack(">I", adler)
