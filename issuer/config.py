@@ -41,6 +41,24 @@ class Face:
     label: str = ""
 
 
+#: Vault periods: each has its own key, so records shred a period at a time.
+VAULT_PERIODS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class VaultConfig:
+    """The records vault (``issuer/vault.py``): off unless ``enabled``."""
+
+    enabled: bool = False
+    #: Shred at publish every period that began more than this many days ago; null keeps records until `shred`.
+    #: Choose a period no longer than this: a period goes whole, so a shorter retention shreds this month's records.
+    retention_days: int | None = None
+    period: str = "month"
+    #: Folder of the sealed period keys; "" is ``<city folder>.vault-keys`` beside the city folder (never inside it:
+    #: a backup of the city folder must hold only ciphertext).
+    key_store: str = ""
+
+
 @dataclass(frozen=True)
 class CityConfig:
     issuer: str
@@ -66,6 +84,7 @@ class CityConfig:
     #: QR mask pattern 0-7, or None to pick the best-scoring one by the ISO penalty rules (7x slower QR encoding).
     qr_mask: int | None = None
     insecure_demo: bool = False
+    vault: VaultConfig = VaultConfig()
     format: int = CONFIG_FORMAT
 
     def status_list_uri(self, list_no: int) -> str:
@@ -138,7 +157,18 @@ def validate(config: CityConfig) -> CityConfig:
         raise ConfigError("qr_mask must be null or 0-7", "fix city.json")
     if not config.status_list_uri_base.startswith("https://"):
         raise ConfigError("status_list_uri_base must be an https URL", "fix city.json")
+    _validate_vault(config.vault)
     return config
+
+
+def _validate_vault(vault: VaultConfig) -> None:
+    if not isinstance(vault.enabled, bool) or not isinstance(vault.key_store, str):
+        raise ConfigError("vault.enabled must be true or false and vault.key_store a folder path", "fix city.json")
+    if vault.period not in VAULT_PERIODS:
+        raise ConfigError(f"vault.period must be one of {', '.join(VAULT_PERIODS)}", "fix city.json")
+    days = vault.retention_days
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 100 * 365):
+        raise ConfigError("vault.retention_days must be null or a number of days", "fix city.json")
 
 
 def to_json(config: CityConfig) -> str:
@@ -162,6 +192,12 @@ def from_json(text: str) -> CityConfig:
         if not isinstance(extra_fonts, list):
             raise ConfigError("card_fonts must be a list of font file paths", "fix city.json")
         data["card_fonts"] = ((old_font,) if old_font else ()) + tuple(extra_fonts)
+        if "vault" in data:
+            unknown = set(data["vault"]) - set(VaultConfig.__dataclass_fields__)
+            if unknown:
+                raise ConfigError(f"unknown vault setting(s) {', '.join(sorted(unknown))}",
+                                  "vault takes enabled, retention_days, period and key_store")
+            data["vault"] = VaultConfig(**data["vault"])
         if data.get("format", CONFIG_FORMAT) != CONFIG_FORMAT:
             raise ConfigError("city.json is from another version of cityid", "upgrade cityid-issuer")
         return validate(CityConfig(faces=faces, **data))
@@ -180,5 +216,5 @@ def load(city_dir: Path) -> CityConfig:
 
 
 def save(city_dir: Path, config: CityConfig) -> None:
-    write_atomic(Path(city_dir) / CONFIG_FILE, to_json(validate(config)).encode("utf-8"), mode=0o644)
+    write_atomic(Path(city_dir) / CONFIG_FILE, to_json(validate(config)).encode("utf-8"), mode=0o600)
 

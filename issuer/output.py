@@ -16,6 +16,7 @@ from .cards import PHOTO_BOX, CardArtwork, CardLayoutError, PrintedFields, make_
 from .config import CityConfig
 from .faces import CardParams
 from .files import write_file
+from .fonts import chain, missing_characters
 from .photo import PhotoError, card_photo
 from .records import PersonRecord, RowError
 
@@ -29,6 +30,19 @@ def card_folder(out_dir: Path, card_number: str) -> Path:
 def expires_on(expires_at: int) -> date:
     """The printed expiry date: the card is valid through the end of that (UTC) day."""
     return date(1970, 1, 1) + timedelta(days=expires_at // 86400)
+
+
+def check_printable(config: CityConfig, record: PersonRecord) -> None:
+    """RowError unless the card can be printed as the city wants: a photo if required, real glyphs for every name."""
+    if config.require_photo and record.photo is None:
+        raise RowError("photo is missing (city.json requires a photo on every card)")
+    if config.allow_missing_glyphs:
+        return
+    faces = chain(config.card_fonts)
+    for field in ("family_name", "given_name", "gender"):
+        if missing_characters(getattr(record, field, None) or "", faces):
+            raise RowError(f"{field} has characters no card font can print: add a font that has them to "
+                           "card_fonts in city.json (or set allow_missing_glyphs)")
 
 
 def artwork(config: CityConfig, record: PersonRecord, params: CardParams, faces: dict[str, str]) -> CardArtwork:

@@ -8,6 +8,7 @@ the resident's name).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -22,7 +23,11 @@ class PhotoError(ValueError):
     """The photo cannot be used; the message names no path or value."""
 
 
-def check_photo(path: Path) -> None:
+#: A photo file, or its bytes (an enrolment system's API call, a reissue from the records vault).
+PhotoSource = Path | bytes
+
+
+def check_photo(path: PhotoSource) -> None:
     """Cheap checks from the file's header: it exists, is readable, is an image of a usable kind and size."""
     try:
         with _open(path) as image:
@@ -45,7 +50,7 @@ def check_photo(path: Path) -> None:
         raise PhotoError(f"photo is smaller than {MIN_SIDE} pixels on a side")
 
 
-def card_photo(path: Path, size: tuple[int, int]) -> Image.Image:
+def card_photo(path: PhotoSource, size: tuple[int, int]) -> Image.Image:
     """The photo as a grey image of exactly ``size``, cropped to its centre (a portrait keeps its head)."""
     try:
         with _open(path) as image:
@@ -60,5 +65,5 @@ def card_photo(path: Path, size: tuple[int, int]) -> Image.Image:
     return ImageOps.fit(grey, size, Image.Resampling.BOX, centering=(0.5, 0.4))
 
 
-def _open(path: Path) -> Image.Image:
-    return Image.open(path, formats=sorted(FORMATS | {"GIF", "BMP"}))  # GIF, BMP: opened to be refused by name
+def _open(path: PhotoSource) -> Image.Image:
+    return Image.open(io.BytesIO(path) if isinstance(path, bytes) else path, formats=sorted(FORMATS | {"GIF", "BMP"}))  # GIF, BMP: opened to be refused by name
