@@ -455,6 +455,10 @@ def _reprint_job(run: _Batch, row: InputRow, target: Path | None) -> tuple[Job |
     entry = run.journal.get(resident)
     if entry is None:
         return None, "not a card of the open batch (issue it first)"
+    try:
+        check_printable(run.config, record)
+    except RowError as exc:
+        return None, str(exc)
     card_hash, out_no, done = entry
     if not done:
         return None, "its card was never finished: run the issue command again first"

@@ -146,3 +146,17 @@ def test_the_photo_goes_only_into_the_card(tmp_path):
         assert sorted(p.name for p in folder.iterdir()) == ["back.png", "back.svg", "front.png", "front.svg",
                                                            "id.txt", "perks.txt"]
         assert _covered(photo_pixels(folder)) > 0.9
+
+
+def test_reprint_draws_the_photo_again_and_names_a_missing_one(tmp_path):
+    photo = sample_portrait(tmp_path / "ana.jpg", 1)
+    rows = [{**PEOPLE[0], "photo": str(photo)}, dict(PEOPLE[1]), {**PEOPLE[2], "birthdate": "2999-01-01"}]
+    people = csv(tmp_path / "people.csv", rows)  # the bad row keeps the batch open, so it can be reprinted
+    with city(tmp_path) as c:
+        assert c.issue_batch(people, tmp_path / "out", now=NOW, workers=1, progress=False).issued == 2
+        reprint = c.reprint(people, tmp_path / "again", now=NOW, workers=1, progress=False)
+        assert sum(reprint.reprinted.values()) == 2
+        assert sorted(_covered(photo_pixels(f)) > 0.9 for f in (tmp_path / "again").iterdir()) == [False, True]
+        photo.unlink()
+        reprint = c.reprint(people, tmp_path / "third", now=NOW, workers=1, progress=False)
+    assert reprint.skipped[0] == (2, "photo file does not exist") and len(reprint.skipped) == 2
