@@ -303,8 +303,9 @@ class _Canvas:
 
         Drawn from cached stamps (digit by digit for numbers and dates, which have no kerning in Noto Sans)."""
         font = fonts.label_font(size, bold)
-        # A card number is stamped digit by digit (its groups rarely repeat); anything else whole.
-        stamps = [_stamp(piece, font.path, size) for piece in (text if text.replace(" ", "").isdigit() else [text])]
+        # Numbers and dates are stamped character by character (their stamps are always cached); words whole.
+        stamps = [_stamp(piece, font.path, size) for piece in
+                  (text if text.replace("-", "").replace(" ", "").isdigit() else [text])]
         cx = x - sum(stamp[3] for stamp in stamps) / 2 if anchor[0] == "m" else x
         for mask, left, rise, advance in stamps:
             self.image.paste(self.ink(fill), (round(cx) + left, baseline + rise), mask)
