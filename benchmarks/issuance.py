@@ -38,13 +38,14 @@ FAMILY = ["Pérez Quispe", "Коваленко", "الحسيني", "Nguyễn", "
 CATEGORIES = [
     ("QR symbols: encode + SVG path (issuer.cards.make_symbol)", ("issuer/cards.py:make_symbol",)),
     ("  SVG path of the QR (issuer.cards._qr_svg)", ("issuer/cards.py:_qr_svg",)),
-    ("  segno (only with a fixed qr_mask or without zxing-cpp)", ("segno/__init__.py:make",)),
+    ("  segno (only without zxing-cpp)", ("segno/__init__.py:make",)),
     ("card render: templates, text, QR paste, PNG, SVG (issuer.cards.render_card)", ("issuer/cards.py:render_card",)),
-    ("  PNG writing (issuer.cards._png)", ("issuer/cards.py:_png",)),
+    ("  PNG writing, template bands reused (issuer.png.PngTemplate.encode)", ("issuer/png.py:encode",)),
     ("  text drawing (Pillow/FreeType)", ("PIL/ImageDraw.py:text",)),
     ("signing + QR text (issuer.faces.card_faces)", ("issuer/faces.py:card_faces",)),
     ("writing the card folder (issuer.output.write_card_folder)", ("issuer/output.py:write_card_folder",)),
-    ("planning: registry, card numbers (issuer.batch._Planner.plan)", ("issuer/batch.py:plan",)),
+    ("photo: decode and crop (issuer.photo.card_photo)", ("issuer/photo.py:card_photo",)),
+    ("planning: registry, card numbers (issuer.batch._Batch.plan)", ("issuer/batch.py:plan",)),
 ]
 
 
