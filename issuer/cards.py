@@ -14,10 +14,10 @@ pixels per module, so every module stays sharp.  The QR matrix comes from zxing-
 encoder (C++, best of the 8 masks by the ISO penalty rules, or the city's fixed ``qr_mask``)
 when it is installed, else from segno.
 
-The artwork is grey (the photo too, as on laser-engraved ID cards) and saved as an
-8-bit PNG whose palette is the 256 greys: the pixels are the grey levels, and Pillow
-then skips the per-row filter search it does for grey images, which would cost more
-than everything else on the card.
+The artwork is grey (the photo too, as on laser-engraved ID cards): a palette image of
+16 evenly spaced greys, so that blending two pixel indexes blends their greys (text is
+antialiased) and the PNG is 4 bits a pixel with no row filter.  :mod:`issuer.png` then
+compresses only the bands of rows where a card differs from its template.
 """
 
 from __future__ import annotations
