@@ -51,7 +51,7 @@ class PersonRecord:
         Not the whole row, so a fixed tier or a re-saved file never gives anyone a second card; and folded
         (case, accents, punctuation, which field a word is in), so a swapped or re-accented name does not either.
         """
-        words = sorted(name_words(f"{self.given_name} {self.family_name}"))
+        words = sorted(name_words(f"{self.given_name or ''} {self.family_name or ''}"))  # one name may be absent
         return json.dumps([self.birthdate.isoformat(), words], ensure_ascii=False).encode("utf-8")
 
 
