@@ -22,7 +22,7 @@ from .errors import ConfigError, IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
 from .files import make_private
 from .keys import KeyStore, check_new_passphrase, check_root_key_path, passphrase_from_env
-from .output import artwork, write_card_folder
+from .output import artwork, check_printable, write_card_folder
 from .publish import publish, sign_bundle, signed_bundle
 from .records import RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
@@ -180,11 +180,12 @@ class Issuer:
         today, expires_at = _today_and_expiry(self.config, at)
         try:
             person = check_record(dict(record), today, self.config.max_name_length)
+            check_printable(self.config, person)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
         if photo is not None and hasattr(person, "photo"):  # decoded from memory: never written to a file
             person = replace(person, photo=io.BytesIO(photo))
-        if self.vault is not None and out_dir is not None:
+        if out_dir is not None:  # print folders hold personal data in clear: never under the (backed-up) city folder
             check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             kid = self._signing_kid(at)
@@ -215,11 +216,10 @@ class Issuer:
 
     def issue_batch(self, input_path: str | Path, out_dir: str | Path, now: Any = None, workers: int | None = None,
                     progress: bool = True) -> BatchReport:
-        """Issue every good row of a CSV / JSON Lines file into ``out_dir``; resumable after a crash."""
+        """Issue every good row of a CSV / JSON Lines file into ``out_dir``, in the city's open batch (see batch.py)."""
         at = epoch(now)
         today, expires_at = _today_and_expiry(self.config, at)
-        if self.vault is not None:
-            check_print_folder(self.dir, Path(out_dir))
+        check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             self._signing_kid(at)
             return run_batch(self.registry, self.keys, self.config, Path(input_path), Path(out_dir), today=today,
@@ -230,6 +230,8 @@ class Issuer:
                 workers: int | None = None, progress: bool = True) -> ReprintReport:
         """Render the open batch's cards again (e.g. after a font change): same numbers, status and expiry."""
         today, _ = _today_and_expiry(self.config, epoch(now))
+        if out_dir is not None:
+            check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             return reprint_batch(self.registry, self.keys, self.config, Path(input_path),
                                  Path(out_dir) if out_dir is not None else None, today=today,
