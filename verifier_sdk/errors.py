@@ -222,7 +222,7 @@ class TrustExpiredError(VerificationError):
 
     code = "trust_expired"
     state = CANNOT_CHECK
-    summary = N_("This desk has no usable trust data, so it cannot check cards.")
+    summary = N_("This desk's trust data has expired, so it cannot check cards.")
     advice = N_("Sync the trust data, then scan again. The card is not at fault.")
 
 

@@ -116,3 +116,24 @@ def test_photo_upload_state(client, cards):
 
     body = client.post("/api/verify", data={"image": (io.BytesIO(qr_png(cards["id"].lower().upper())), "card.png")}).get_json()
     assert body["state"] == "valid"
+
+
+def test_banner_says_why_the_desk_cannot_check(make_app, desk, city, cards):
+    import time
+
+    from verifier_sdk.app.scan import trust_warning
+
+    city.publish(desk.trust_dir, status_token=city.status_token(iat=time.time() + 7200, ttl=86400))  # this computer's clock is behind
+    app = make_app("bank")
+    client = app.test_client()
+    html = client.get("/").get_data(as_text=True)
+    assert "The revocation data could not be used: cards cannot be checked. Sync the trust data now." in html and "Too old" not in html
+    body = client.post("/api/verify", json={"qr": cards["id"]}).get_json()
+    assert body["state"] == "cannot_check" and body["code"] in ("trust_not_yet_valid", "status_unavailable")
+    with app.test_request_context(headers={"Accept-Language": "es"}):
+        assert trust_warning("stale", "trust_not_yet_valid").startswith("Los datos de confianza tienen una fecha futura")
+        assert trust_warning("ageing", "trust_expiring").startswith("Los datos de confianza de la ciudad vencen pronto")
+        assert trust_warning("stale", "trust_expired") == trust_warning("stale", "status_stale")
+        assert trust_warning("fresh", None) is None
+    city.publish(desk.trust_dir, status_token=city.status_token(iat=time.time() - 5 * 86400, ttl=30 * 86400))
+    assert "Too old: cards cannot be checked." in make_app("bank").test_client().get("/").get_data(as_text=True)

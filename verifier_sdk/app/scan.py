@@ -12,6 +12,15 @@ from .results import Outcome, verify_image, verify_text
 
 bp = Blueprint("scan", __name__)
 
+#: The banner's warning, chosen by the freshness reason (verifier_sdk.freshness), never by its message text.
+TRUST_WARNINGS = {
+    "trust_not_yet_valid": N_("The trust data is dated in the future: cards cannot be checked. Check this computer's date and time."),
+    "status_unavailable": N_("The revocation data could not be used: cards cannot be checked. Sync the trust data now."),
+    "trust_expiring": N_("The city's trust data expires soon. Sync soon, and tell the city if no newer data arrives."),
+    "status_ageing": N_("Sync soon."),
+}
+SYNC_SOON = TRUST_WARNINGS["status_ageing"]
+STALE_WARNING = N_("Too old: cards cannot be checked. Sync the trust data now.")
 DESK_NAMES = {"bank": N_("Bank desk"), "library": N_("Library desk"), "museum": N_("Museum desk"), "pharmacy": N_("Pharmacy desk")}
 
 
@@ -22,8 +31,19 @@ def render_desk(outcome: Outcome | None = None, status: int = 200) -> tuple[str,
     age = state.age()
     desk_name = gettext(DESK_NAMES[purpose.name]) if purpose.name in DESK_NAMES else gettext("%(name)s desk", name=purpose.name)
     return render_template("desk.html", outcome=outcome, purpose=purpose, desk_name=desk_name, trust_age=age,
-                           trust_age_text=age_text(age.age), trust_problem=as_sentence(state.problem), result_seconds=int(seconds),
+                           trust_age_text=age_text(age.age), trust_warning=trust_warning(age.level, age.reason), trust_problem=as_sentence(state.problem), result_seconds=int(seconds),
                            upload_limit_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)), status
+
+
+def trust_warning(level: str, reason: str | None) -> str | None:
+    """What the banner adds when the desk can no longer check cards ("stale") or soon cannot ("ageing")."""
+    if level == "stale":
+        warning = STALE_WARNING if reason in (None, "status_ageing", "trust_expiring") else TRUST_WARNINGS.get(reason, STALE_WARNING)
+    elif level == "ageing":
+        warning = TRUST_WARNINGS.get(reason or "", SYNC_SOON)
+    else:
+        return None
+    return gettext(warning)
 
 
 def age_text(age: timedelta | None) -> str | None:
