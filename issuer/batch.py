@@ -21,6 +21,7 @@ from .cards import missing_glyphs
 from .config import CityConfig, from_json, to_json
 from .errors import IssuerError
 from .faces import CardParams, card_faces
+from .hsm import TokenKeyStore, WorkerTokenKeys
 from .keys import KeyStore, key_from_der, private_key_der
 from .output import artwork, card_folder, remove_stale_temporaries, write_card_folder
 from .progress import Progress
@@ -62,9 +63,17 @@ class Job:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(config_json: str, keys_der: dict[str, bytes], out_dir: str) -> None:
-    _worker.update(config=from_json(config_json), out_dir=Path(out_dir),
-                   keys={kid: key_from_der(der) for kid, der in keys_der.items()})
+def _init_worker(config_json: str, keys: dict[str, bytes] | WorkerTokenKeys, out_dir: str) -> None:
+    signing = keys.open() if isinstance(keys, WorkerTokenKeys) else {kid: key_from_der(der) for kid, der in keys.items()}
+    _worker.update(config=from_json(config_json), out_dir=Path(out_dir), keys=signing)
+
+
+def _worker_keys(keys: Any, signing: dict[str, Any]) -> tuple[dict[str, bytes] | WorkerTokenKeys, str | None]:
+    """The keys for worker processes, and how to start them: HSM keys need a fresh process and session each."""
+    if isinstance(keys, TokenKeyStore):
+        return keys.worker_keys(list(signing)), "spawn"
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    return {k: private_key_der(v) for k, v in signing.items()}, method
 
 
 def produce_card(config: CityConfig, key: Any, out_dir: Path, job: Job) -> None:
@@ -219,20 +228,21 @@ def run_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_path
                 after_planning(chunk, jobs)
                 finish(_produce_chunk(jobs))
         else:
-            _run_parallel(planner, rows, signing_keys, config, out_dir, workers, finish, after_planning)
+            _run_parallel(planner, rows, _worker_keys(keys, signing_keys), config, out_dir, workers, finish,
+                          after_planning)
     finally:
         bar.close()
     report.failed.sort()
     return report
 
 
-def _run_parallel(planner: _Planner, rows: Iterator[InputRow], keys: dict[str, Any], config: CityConfig,
+def _run_parallel(planner: _Planner, rows: Iterator[InputRow], worker_keys: tuple[Any, str | None], config: CityConfig,
                   out_dir: Path, workers: int, finish: Any, after_planning: Any) -> None:
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    keys, method = worker_keys
     ctx = multiprocessing.get_context(method)
     results: queue.Queue = queue.Queue()
     in_flight = 0
-    initargs = (to_json(config), {k: private_key_der(v) for k, v in keys.items()}, str(out_dir))
+    initargs = (to_json(config), keys, str(out_dir))
     with ctx.Pool(workers, initializer=_init_worker, initargs=initargs) as pool:
         for chunk in _chunks(rows, CHUNK):
             jobs = planner.plan(chunk)

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Mapping
 
 from verifier_sdk.timeutil import epoch
 
-from . import cardnumber, config as city_config, lifecycle
+from . import cardnumber, config as city_config, lifecycle, stores
 from .batch import BatchReport, run_batch
 from .config import CityConfig
 from .errors import IssuerError, KeyStoreError
@@ -61,18 +61,24 @@ class Issuer:
     # -- lifecycle of the city itself ---------------------------------------------------------
     @classmethod
     def init(cls, city_dir: str | Path, issuer: str = "https://id.example.gov", passphrase: str | None = None,
-             insecure_demo: bool = False, now: Any = None, config: CityConfig | None = None) -> "Issuer":
-        """Create a new city: root key, issuing key k1, registry key, ``city.json`` and the registry."""
+             insecure_demo: bool = False, now: Any = None, config: CityConfig | None = None, key_store: str = "",
+             registry: str = "") -> "Issuer":
+        """Create a new city: root key, issuing key k1, registry key, ``city.json`` and the registry.
+
+        ``key_store`` a ``pkcs11:`` URI puts the keys in an HSM; ``registry`` a ``postgresql://`` URL
+        shares one registry between enrollment centres."""
         city_dir = Path(city_dir)
         if city_dir.exists() and any(city_dir.iterdir()):
             raise IssuerError(f"{city_dir} is not empty", "choose a new directory for a new city")
         cfg = config or city_config.default_config(issuer, insecure_demo=insecure_demo)
-        cfg = city_config.validate(replace(cfg, insecure_demo=insecure_demo))
-        secret_pass = None if insecure_demo else check_new_passphrase(passphrase or passphrase_from_env())
+        cfg = city_config.validate(replace(cfg, insecure_demo=insecure_demo, key_store=key_store or cfg.key_store,
+                                           registry=registry or cfg.registry))
+        in_token = stores.uses_token(cfg)
+        secret_pass = None if insecure_demo or in_token else check_new_passphrase(passphrase or passphrase_from_env())
         city_dir.mkdir(parents=True, exist_ok=True)
-        keys = KeyStore.create(city_dir, secret_pass)
+        keys = stores.create_keys(city_dir, cfg, secret_pass)
         city_config.save(city_dir, cfg)
-        registry = Registry.create(city_dir, keys.registry_secret(), cfg.status_list_capacity)
+        registry = stores.create_registry(city_dir, cfg, keys.registry_secret())
         start = int(epoch(now))
         keys.new_issuing_key("k1")
         with registry.transaction():
@@ -85,17 +91,19 @@ class Issuer:
         city_dir = Path(city_dir)
         cfg = city_config.load(city_dir)
         secret_pass = None
-        if not cfg.insecure_demo:
+        if not cfg.insecure_demo and not stores.uses_token(cfg):
             text = passphrase or passphrase_from_env()
             if not text:
                 raise KeyStoreError("the city's keys are encrypted and no passphrase was given",
                                     "set CITYID_PASSPHRASE (or pass passphrase=)")
             secret_pass = text.encode("utf-8")
-        keys = KeyStore(city_dir, secret_pass)
-        return cls(city_dir, cfg, keys, Registry.open(city_dir, keys.registry_secret()))
+        keys = stores.open_keys(city_dir, cfg, secret_pass)
+        return cls(city_dir, cfg, keys, stores.open_registry(city_dir, cfg, keys.registry_secret()))
 
     def close(self) -> None:
         self.registry.close()
+        if hasattr(self.keys, "close"):
+            self.keys.close()
 
     def __enter__(self) -> "Issuer":
         return self
@@ -104,8 +112,18 @@ class Issuer:
         self.close()
 
     @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """One writer per city: a second issuing process waits briefly, then refuses."""
+    def _exclusive(self, issuing: bool = False) -> Iterator[None]:
+        """One writer per city: a second issuing process waits briefly, then refuses.
+
+        A shared (PostgreSQL) registry orders reservations itself, so issuing takes no lock
+        there, and city-wide changes take the registry's lock across all centres."""
+        if getattr(self.registry, "shared", False):
+            if issuing:
+                yield
+            else:
+                with self.registry.exclusive():
+                    yield
+            return
         fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -138,7 +156,7 @@ class Issuer:
             person = check_record(dict(record), today, self.config.max_name_length)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
-        with self._exclusive():
+        with self._exclusive(issuing=True):
             kid = self._signing_kid(at)
             vcts = tuple(face.vct for face in self.config.faces)
             with self.registry.transaction():
@@ -168,7 +186,7 @@ class Issuer:
         """Issue every good row of a CSV / JSON Lines file into ``out_dir``; resumable after a crash."""
         at = epoch(now)
         today, expires_at = _today_and_expiry(self.config, at)
-        with self._exclusive():
+        with self._exclusive(issuing=True):
             self._signing_kid(at)
             return run_batch(self.registry, self.keys, self.config, Path(input_path), Path(out_dir), today=today,
                              expires_at=expires_at, workers=workers if workers is not None else (os.cpu_count() or 1),

@@ -27,6 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
     p.add_argument("--issuer", default="https://id.example.gov", help="issuer identifier (https URL)")
     p.add_argument("--insecure-demo", action="store_true", help="store keys unencrypted (demos and tests only)")
+    p.add_argument("--key-store", default="", metavar="URI",
+                   help="keep the keys in an HSM: 'pkcs11:token=LABEL?module-path=/path/to/module.so' "
+                        "(PIN from CITYID_HSM_PIN or a prompt)")
+    p.add_argument("--registry", default="", metavar="URL",
+                   help="one registry for many centres: postgresql://USER@HOST:5432/DATABASE "
+                        "(password in PGPASSWORD or ~/.pgpass)")
     p = sub.add_parser("issue", help="issue cards from a CSV or JSON Lines file")
     p.add_argument("dir", type=Path)
     p.add_argument("--input", required=True, type=Path)
@@ -65,7 +71,8 @@ def _open(city_dir: Path):  # noqa: ANN202
     from .city import Issuer
     from .config import load
 
-    passphrase = None if load(city_dir).insecure_demo else _passphrase(new=False)
+    config = load(city_dir)
+    passphrase = None if config.insecure_demo or config.key_store else _passphrase(new=False)
     return Issuer.open(city_dir, passphrase=passphrase)
 
 
@@ -73,8 +80,9 @@ def _run(args: argparse.Namespace) -> int:
     from .city import Issuer
 
     if args.command == "init":
-        passphrase = None if args.insecure_demo else _passphrase(new=True)
-        with Issuer.init(args.dir, issuer=args.issuer, passphrase=passphrase, insecure_demo=args.insecure_demo):
+        passphrase = None if args.insecure_demo or args.key_store else _passphrase(new=True)
+        with Issuer.init(args.dir, issuer=args.issuer, passphrase=passphrase, insecure_demo=args.insecure_demo,
+                         key_store=args.key_store, registry=args.registry):
             pass
         print(f"City created in {args.dir}. Next: cityid-issuer issue {args.dir} --input FILE --out DIR")
         if args.insecure_demo:

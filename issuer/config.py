@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, IssuerError
 from .files import write_atomic
+from .hsm import parse_uri
+from .registry_pg import check_url
 
 CONFIG_FILE = "city.json"
 CONFIG_FORMAT = 1
@@ -61,6 +63,10 @@ class CityConfig:
     card_font: str = ""
     #: QR mask pattern 0-7, or None to let segno pick the best-scoring one (8x slower QR encoding).
     qr_mask: int | None = None
+    #: Where the keys live: "" for key files in keys/, or a pkcs11: URI (token and module; never the PIN).
+    key_store: str = ""
+    #: The card registry: "" for registry.sqlite here, or a postgresql:// URL shared by every centre (no password).
+    registry: str = ""
     insecure_demo: bool = False
     format: int = CONFIG_FORMAT
 
@@ -130,7 +136,20 @@ def validate(config: CityConfig) -> CityConfig:
         raise ConfigError("qr_mask must be null or 0-7", "fix city.json")
     if not config.status_list_uri_base.startswith("https://"):
         raise ConfigError("status_list_uri_base must be an https URL", "fix city.json")
+    _check_stores(config)
     return config
+
+
+def _check_stores(config: CityConfig) -> None:
+    try:
+        if config.key_store:
+            parse_uri(config.key_store)
+        if config.registry:
+            check_url(config.registry)
+    except IssuerError as exc:
+        raise ConfigError(exc.message, exc.advice) from None
+    if config.key_store and config.insecure_demo:
+        raise ConfigError("a city with keys in an HSM cannot be an insecure demo", "drop --insecure-demo")
 
 
 def to_json(config: CityConfig) -> str:

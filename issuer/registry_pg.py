@@ -1,0 +1,280 @@
+"""The card registry in PostgreSQL (psycopg 3): one registry for many enrollment centres.
+
+It holds exactly what the SQLite registry holds (keyed card hashes, status list
+indexes, vct, dates, issuing kid, status, the batch journal) and nothing personal.
+Versioned migrations apply on open.  Many processes on many machines reserve cards
+at once: each reservation takes a transaction-scoped advisory lock, so two centres
+never pick the same status index or card number, and the unique constraints are the
+backstop.  City-wide changes (rotation, publish, status changes) take a session
+advisory lock: one at a time across all centres.
+
+The URL names the server and database (``postgresql://user@host:5432/cityid``); a
+password belongs in ``PGPASSWORD`` or ``~/.pgpass``, never in ``city.json``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from .errors import RegistryError
+from .registry import CardRow, IssuingKeyRow, Registry
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+#: Advisory lock keys (any 64-bit numbers, fixed for cityid): reservations, and city-wide changes.
+_RESERVE_LOCK = 0x63697479_69640001
+_CITY_LOCK = 0x63697479_69640002
+_MIGRATION_LOCK = 0x63697479_69640003
+LOCK_WAIT_SECONDS = 15
+LOST = ("lost the connection to the registry database",
+        "check that PostgreSQL is running and reachable, then run the same command again: "
+        "cards already made are not issued twice")
+
+#: (version, statements).  Append only: a released migration is never edited.
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE issuing_keys (
+    kid TEXT PRIMARY KEY, alg TEXT NOT NULL, not_before BIGINT NOT NULL, not_after BIGINT NOT NULL,
+    retired_at BIGINT, withdrawn BOOLEAN NOT NULL DEFAULT FALSE);
+CREATE TABLE status_lists (list_no INTEGER PRIMARY KEY, capacity INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE cards (
+    card_hash BYTEA PRIMARY KEY, list_no INTEGER NOT NULL REFERENCES status_lists(list_no), idx INTEGER NOT NULL,
+    vcts TEXT NOT NULL, issued_on TEXT NOT NULL, expires_at BIGINT NOT NULL,
+    kid TEXT NOT NULL REFERENCES issuing_keys(kid), status SMALLINT NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),
+    UNIQUE (list_no, idx));
+CREATE INDEX cards_by_kid ON cards (kid, expires_at);
+CREATE INDEX cards_not_valid ON cards (list_no) WHERE status <> 0;
+CREATE TABLE batch_rows (
+    batch BYTEA NOT NULL, line BIGINT NOT NULL, row_hash BYTEA NOT NULL, card_hash BYTEA NOT NULL UNIQUE,
+    done BOOLEAN NOT NULL DEFAULT FALSE, PRIMARY KEY (batch, line));
+"""),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def is_postgres_url(text: str | None) -> bool:
+    return bool(text) and str(text).startswith(URL_SCHEMES)
+
+
+def check_url(url: str) -> str:
+    """Refuse a URL that is not PostgreSQL or that carries a password (city.json is copied to every centre)."""
+    if not is_postgres_url(url):
+        raise RegistryError("the registry must be a postgresql:// URL", "write it as postgresql://USER@HOST:5432/DATABASE")
+    parts = urlsplit(url)
+    if parts.password:
+        raise RegistryError("the registry URL contains a password",
+                            "remove it from the URL and put it in PGPASSWORD or ~/.pgpass")
+    if not parts.path.strip("/"):
+        raise RegistryError("the registry URL names no database", "write it as postgresql://USER@HOST:5432/DATABASE")
+    return url
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise RegistryError("a PostgreSQL registry needs psycopg", "pip install 'cityid[scale]'") from None
+    return psycopg
+
+
+def _connect(url: str) -> Any:
+    psycopg = _psycopg()
+    try:
+        # Keepalives: a centre whose server vanished learns it in seconds, not when TCP gives up.
+        return psycopg.connect(check_url(url), autocommit=True, connect_timeout=10, application_name="cityid-issuer",
+                               keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
+    except psycopg.OperationalError:
+        raise RegistryError("cannot connect to the registry database",
+                            "check that PostgreSQL is running, the URL in city.json, and PGPASSWORD or ~/.pgpass") from None
+
+
+class PgRegistry:
+    """One open PostgreSQL registry: the methods of the SQLite :class:`~issuer.registry.Registry`."""
+
+    #: Several processes write at once; the issuer takes no city-folder lock for issuance.
+    shared = True
+
+    # The keyed hashes are the same functions of the registry secret as in SQLite.
+    card_hash = Registry.card_hash
+    keyed_hash = Registry.keyed_hash
+    derived_card_number = Registry.derived_card_number
+
+    def __init__(self, db: Any, secret: bytes) -> None:
+        self.db = db
+        self._secret = secret
+        self._psycopg = _psycopg()
+
+    @classmethod
+    def create(cls, url: str, secret: bytes, capacity: int) -> "PgRegistry":
+        registry = cls(_connect(url), secret)
+        with registry._guard():
+            if registry.db.execute("SELECT to_regclass('cityid_migrations')").fetchone()[0] is not None:
+                registry.close()
+                raise RegistryError("that database already holds a cityid registry",
+                                    "a second centre joins with a copy of the city folder, not `init`; "
+                                    "a new city needs a new database")
+        registry._migrate()
+        with registry.transaction():
+            registry._x("INSERT INTO meta VALUES ('bundle_version', '0') ON CONFLICT DO NOTHING")
+            registry._x("INSERT INTO status_lists (list_no, capacity) VALUES (1, %s) ON CONFLICT DO NOTHING", (capacity,))
+        return registry
+
+    @classmethod
+    def open(cls, url: str, secret: bytes) -> "PgRegistry":
+        registry = cls(_connect(url), secret)
+        with registry._guard():
+            if registry.db.execute("SELECT to_regclass('cityid_migrations')").fetchone()[0] is None:
+                registry.close()
+                raise RegistryError("that database holds no cityid registry", "check the registry URL in city.json")
+        registry._migrate()
+        return registry
+
+    def _migrate(self) -> None:
+        """Apply the migrations this version knows and the database lacks (one centre at a time)."""
+        with self.transaction():
+            self._x("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            self._x("CREATE TABLE IF NOT EXISTS cityid_migrations (version INTEGER PRIMARY KEY, "
+                    "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            applied = {row[0] for row in self._x("SELECT version FROM cityid_migrations")}
+            if applied and max(applied) > SCHEMA_VERSION:
+                raise RegistryError("the registry is from a newer version of cityid", "upgrade cityid-issuer on this centre")
+            for version, statements in MIGRATIONS:
+                if version not in applied:
+                    for statement in filter(str.strip, statements.split(";")):
+                        self._x(statement)
+                    self._x("INSERT INTO cityid_migrations (version) VALUES (%s)", (version,))
+
+    def close(self) -> None:
+        try:
+            self.db.close()
+        except self._psycopg.Error:
+            pass
+
+    # -- errors: a lost server is one clear sentence, never a traceback
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except self._psycopg.OperationalError:
+            raise RegistryError(*LOST) from None
+        except self._psycopg.errors.UniqueViolation:
+            raise RegistryError("this card or batch line is already in the registry",
+                                "another process may be issuing the same input file; let it finish, then rerun") from None
+
+    def _x(self, sql: str, params: tuple = ()) -> Any:
+        with self._guard():
+            return self.db.execute(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._guard(), self.db.transaction():
+            yield
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One city-wide change at a time across all centres (rotation, publish, status changes)."""
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while not self._x("SELECT pg_try_advisory_lock(%s)", (_CITY_LOCK,)).fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise RegistryError("another centre is changing the city (rotation, publish or a status change)",
+                                    "wait for it to finish, then run the command again")
+            time.sleep(0.2)
+        try:
+            yield
+        finally:
+            try:
+                self.db.execute("SELECT pg_advisory_unlock(%s)", (_CITY_LOCK,))
+            except self._psycopg.Error:
+                pass  # the connection is gone, and the lock with it
+
+    # -- meta
+    def meta(self, name: str) -> str | None:
+        row = self._x("SELECT value FROM meta WHERE name = %s", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._x("INSERT INTO meta VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
+
+    # -- issuing keys
+    def add_issuing_key(self, kid: str, not_before: int, not_after: int, alg: str = "ES256") -> None:
+        self._x("INSERT INTO issuing_keys (kid, alg, not_before, not_after) VALUES (%s, %s, %s, %s)",
+                (kid, alg, not_before, not_after))
+
+    def issuing_keys(self) -> list[IssuingKeyRow]:
+        rows = self._x("SELECT kid, alg, not_before, not_after, retired_at, withdrawn FROM issuing_keys "
+                       "ORDER BY CAST(substr(kid, 2) AS INTEGER)").fetchall()
+        return [IssuingKeyRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
+    current_key = Registry.current_key
+
+    def retire_key(self, kid: str, retired_at: int, not_after: int, withdrawn: bool) -> None:
+        self._x("UPDATE issuing_keys SET retired_at = %s, not_after = %s, withdrawn = %s WHERE kid = %s",
+                (retired_at, not_after, withdrawn, kid))
+
+    def last_expiry(self, kid: str) -> int | None:
+        return self._x("SELECT max(expires_at) FROM cards WHERE kid = %s", (kid,)).fetchone()[0]
+
+    # -- cards
+    def reserve_card(self, card_hash: bytes, vcts: tuple[str, ...], issued_on: str, expires_at: int, kid: str,
+                     fill: float) -> tuple[int, int]:
+        """Insert a card with a fresh random status index (call inside a transaction)."""
+        # Every centre's reservations queue here until the transaction ends: list choice and index stay unique.
+        self._x("SELECT pg_advisory_xact_lock(%s)", (_RESERVE_LOCK,))
+        list_no, capacity, used = self._x(
+            "SELECT list_no, capacity, used FROM status_lists ORDER BY list_no DESC LIMIT 1").fetchone()
+        if used + 1 > capacity * fill:
+            list_no += 1
+            self._x("INSERT INTO status_lists (list_no, capacity) VALUES (%s, %s)", (list_no, capacity))
+        while True:  # a random index, never in issuance order; retries are rare below the fill threshold
+            idx = secrets.randbelow(capacity)
+            if self._x("SELECT 1 FROM cards WHERE list_no = %s AND idx = %s", (list_no, idx)).fetchone() is None:
+                break
+        if self.has_card(card_hash):
+            raise RegistryError("this card number is already in the registry", "use another card number")
+        self._x("INSERT INTO cards (card_hash, list_no, idx, vcts, issued_on, expires_at, kid) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)", (card_hash, list_no, idx, " ".join(vcts), issued_on, expires_at, kid))
+        self._x("UPDATE status_lists SET used = used + 1 WHERE list_no = %s", (list_no,))
+        return list_no, idx
+
+    def card(self, card_hash: bytes) -> CardRow | None:
+        row = self._x("SELECT card_hash, list_no, idx, vcts, issued_on, expires_at, kid, status "
+                      "FROM cards WHERE card_hash = %s", (card_hash,)).fetchone()
+        if row is None:
+            return None
+        return CardRow(bytes(row[0]), row[1], row[2], tuple(row[3].split()), row[4], row[5], row[6], row[7])
+
+    def has_card(self, card_hash: bytes) -> bool:
+        return self._x("SELECT 1 FROM cards WHERE card_hash = %s", (card_hash,)).fetchone() is not None
+
+    def set_status(self, card_hash: bytes, status: int) -> None:
+        self._x("UPDATE cards SET status = %s WHERE card_hash = %s", (status, card_hash))
+
+    def set_card_kid(self, card_hash: bytes, kid: str) -> None:
+        self._x("UPDATE cards SET kid = %s WHERE card_hash = %s", (kid, card_hash))
+
+    def status_lists(self) -> list[tuple[int, int]]:
+        return [tuple(r) for r in self._x("SELECT list_no, capacity FROM status_lists ORDER BY list_no").fetchall()]
+
+    def statuses(self, list_no: int) -> Iterator[tuple[int, int]]:
+        """(index, status) of the cards on one list that are not valid (valid is the list's default)."""
+        yield from self._x("SELECT idx, status FROM cards WHERE list_no = %s AND status <> 0", (list_no,)).fetchall()
+
+    def card_count(self) -> int:
+        return self._x("SELECT count(*) FROM cards").fetchone()[0]
+
+    # -- batch journal: which input line became which card (by keyed hashes only)
+    def journal_rows(self, batch: bytes) -> dict[int, tuple[bytes, bytes, bool]]:
+        rows = self._x("SELECT line, row_hash, card_hash, done FROM batch_rows WHERE batch = %s", (batch,)).fetchall()
+        return {line: (bytes(row_hash), bytes(card_hash), bool(done)) for line, row_hash, card_hash, done in rows}
+
+    def journal_add(self, batch: bytes, line: int, row_hash: bytes, card_hash: bytes) -> None:
+        self._x("INSERT INTO batch_rows (batch, line, row_hash, card_hash) VALUES (%s, %s, %s, %s)",
+                (batch, line, row_hash, card_hash))
+
+    def journal_done(self, batch: bytes, lines: list[int]) -> None:
+        if lines:
+            self._x("UPDATE batch_rows SET done = TRUE WHERE batch = %s AND line = ANY(%s)", (batch, lines))

@@ -1,0 +1,45 @@
+"""Where a city keeps its keys and its registry, as ``city.json`` says.
+
+``key_store``: empty for key files in ``keys/`` (the embedded default), or a
+``pkcs11:`` URI for keys in an HSM.  ``registry``: empty for ``registry.sqlite`` in
+the city folder, or a ``postgresql://`` URL for one registry shared by many centres.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import CityConfig
+from .hsm import TokenKeyStore, is_token_uri, pin_from_env_or_prompt
+from .keys import KeyStore
+from .registry import Registry
+from .registry_pg import PgRegistry, is_postgres_url
+
+
+def uses_token(config: CityConfig) -> bool:
+    return is_token_uri(config.key_store)
+
+
+def create_keys(city_dir: Path, config: CityConfig, passphrase: bytes | None) -> Any:
+    if uses_token(config):
+        return TokenKeyStore.create(config.key_store, pin_from_env_or_prompt())
+    return KeyStore.create(city_dir, passphrase)
+
+
+def open_keys(city_dir: Path, config: CityConfig, passphrase: bytes | None) -> Any:
+    if uses_token(config):
+        return TokenKeyStore(config.key_store, pin_from_env_or_prompt())
+    return KeyStore(city_dir, passphrase)
+
+
+def create_registry(city_dir: Path, config: CityConfig, secret: bytes) -> Any:
+    if is_postgres_url(config.registry):
+        return PgRegistry.create(config.registry, secret, config.status_list_capacity)
+    return Registry.create(city_dir, secret, config.status_list_capacity)
+
+
+def open_registry(city_dir: Path, config: CityConfig, secret: bytes) -> Any:
+    if is_postgres_url(config.registry):
+        return PgRegistry.open(config.registry, secret)
+    return Registry.open(city_dir, secret)
