@@ -109,14 +109,21 @@ class PgRegistry:
         self._psycopg = _psycopg()
 
     @classmethod
-    def create(cls, url: str, secret: bytes, capacity: int) -> "PgRegistry":
-        registry = cls(_connect(url), secret)
-        with registry._guard():
-            if registry.db.execute("SELECT to_regclass('cityid_migrations')").fetchone()[0] is not None:
-                registry.close()
+    def check_new(cls, url: str) -> None:
+        """Refuse, before any key is made, a database that is unreachable or already holds a city."""
+        db = _connect(url)
+        try:
+            if db.execute("SELECT to_regclass('cityid_migrations')").fetchone()[0] is not None:
                 raise RegistryError("that database already holds a cityid registry",
                                     "a second centre joins with a copy of the city folder, not `init`; "
                                     "a new city needs a new database")
+        finally:
+            db.close()
+
+    @classmethod
+    def create(cls, url: str, secret: bytes, capacity: int) -> "PgRegistry":
+        cls.check_new(url)
+        registry = cls(_connect(url), secret)
         registry._migrate()
         with registry.transaction():
             registry._x("INSERT INTO meta VALUES ('bundle_version', '0') ON CONFLICT DO NOTHING")

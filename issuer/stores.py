@@ -22,6 +22,8 @@ def uses_token(config: CityConfig) -> bool:
 
 
 def create_keys(city_dir: Path, config: CityConfig, passphrase: bytes | None) -> Any:
+    if is_postgres_url(config.registry):  # an unusable registry is refused before the token gets keys
+        PgRegistry.check_new(config.registry)
     if uses_token(config):
         return TokenKeyStore.create(config.key_store, pin_from_env_or_prompt())
     return KeyStore.create(city_dir, passphrase)

@@ -4,6 +4,7 @@
 a temporary SOFTHSM2_CONF and start a private PostgreSQL cluster (its own data folder,
 a free loopback port, its unix socket in the temporary folder), and stop it afterwards.
 PostgreSQL refuses to run as root, so as root the cluster runs as the ``postgres`` user.
+The benchmarks use the same classes (without pytest: a missing service raises ServiceMissing).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ HSM_PIN = "246810"
 HSM_SO_PIN = "13579135"
 
 
+class ServiceMissing(RuntimeError):
+    """softhsm2 or postgresql is not installed here (``./run`` installs them when run as root)."""
+
+
 def softhsm_module() -> str | None:
     return next((m for m in SOFTHSM_MODULES if os.path.exists(m)), None)
 
@@ -37,7 +42,7 @@ class SoftHSM:
     def __init__(self, root: Path) -> None:
         module = softhsm_module()
         if module is None or shutil.which("softhsm2-util") is None:
-            pytest.skip("needs Debian's softhsm2 (./run test installs it when run as root)")
+            raise ServiceMissing("needs Debian's softhsm2 (./run test installs it when run as root)")
         self.module = module
         self.root = Path(root)
         (self.root / "tokens").mkdir(parents=True, exist_ok=True)
@@ -73,7 +78,7 @@ class PostgresServer:
     def __init__(self) -> None:
         self.bin = _pg_bin()
         if self.bin is None:
-            pytest.skip("needs Debian's postgresql (./run test installs it when run as root)")
+            raise ServiceMissing("needs Debian's postgresql (./run test installs it when run as root)")
         self.root = Path(tempfile.mkdtemp(prefix="cityid-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -83,7 +88,7 @@ class PostgresServer:
             try:
                 account = pwd.getpwnam("postgres")
             except KeyError:
-                pytest.skip("running as root needs the postgres user (Debian's postgresql package creates it)")
+                raise ServiceMissing("running as root needs the postgres user (Debian's postgresql package creates it)") from None
             os.chown(self.root, account.pw_uid, account.pw_gid)
             self._user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
         self.root.chmod(0o700)
@@ -155,7 +160,10 @@ class PostgresServer:
 @pytest.fixture
 def softhsm(tmp_path, monkeypatch):
     """A SoftHSM2 configuration for this test, with SOFTHSM2_CONF and the PIN in the environment."""
-    hsm = SoftHSM(tmp_path / "softhsm")
+    try:
+        hsm = SoftHSM(tmp_path / "softhsm")
+    except ServiceMissing as exc:
+        pytest.skip(str(exc))
     for name, value in hsm.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("CITYID_HSM_PIN", hsm.pin)
@@ -174,7 +182,10 @@ def hsm_token(softhsm) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    server = PostgresServer().start()
+    try:
+        server = PostgresServer().start()
+    except ServiceMissing as exc:
+        pytest.skip(str(exc))
     yield server
     server.remove()
 
@@ -183,3 +194,14 @@ def postgres_server():
 def postgres_url(postgres_server) -> str:
     """A fresh database on the session's PostgreSQL server."""
     return postgres_server.new_database()
+
+
+@pytest.fixture
+def own_postgres_server():
+    """A PostgreSQL server of this test's own, which it may kill and restart."""
+    try:
+        server = PostgresServer().start()
+    except ServiceMissing as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.remove()

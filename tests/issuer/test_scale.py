@@ -18,7 +18,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from issuer_samples import NOW, PEOPLE, write_jsonl
-from servers import PostgresServer
 
 from issuer import Issuer, IssuerError
 from issuer.registry_pg import MIGRATIONS, PgRegistry
@@ -70,13 +69,19 @@ def test_migrations_apply_on_open_and_one_database_holds_one_city(postgres_url):
         PgRegistry.create(postgres_url, b"s" * 32, 1024)
 
 
-def test_registry_url_is_checked(tmp_path, postgres_server):
+def test_registry_url_is_checked(tmp_path, postgres_server, hsm_token):
     with pytest.raises(IssuerError, match="password"):
         Issuer.init(tmp_path / "a", insecure_demo=True, registry="postgresql://u:secret@127.0.0.1/db")
-    with pytest.raises(IssuerError, match="cannot connect"):
-        Issuer.init(tmp_path / "b", insecure_demo=True, registry="postgresql://cityid@127.0.0.1:1/nothing")
     with pytest.raises(IssuerError, match="no cityid registry"):
         PgRegistry.open(postgres_server.new_database(), b"s" * 32)
+    # An unreachable or taken registry is refused before the token gets any key: the same token then works.
+    with pytest.raises(IssuerError, match="cannot connect"):
+        Issuer.init(tmp_path / "b", key_store=hsm_token, registry="postgresql://cityid@127.0.0.1:1/nothing")
+    taken = postgres_server.new_database()
+    Issuer.init(tmp_path / "c", insecure_demo=True, registry=taken).close()
+    with pytest.raises(IssuerError, match="already holds a cityid registry"):
+        Issuer.init(tmp_path / "d", key_store=hsm_token, registry=taken)
+    Issuer.init(tmp_path / "e", key_store=hsm_token, registry=postgres_server.new_database()).close()
 
 
 def test_city_in_a_token_and_postgres_issues_rotates_withdraws_and_publishes(tmp_path, hsm_token, postgres_url):
@@ -152,46 +157,43 @@ def test_centres_and_processes_issue_into_one_registry_at_once(tmp_path, hsm_tok
 
 
 @pytest.mark.slow
-def test_server_killed_mid_batch_then_rerun_loses_and_duplicates_nothing(tmp_path):
-    server = PostgresServer().start()
-    try:
-        url = server.new_database()
-        city_dir, out = tmp_path / "city", tmp_path / "out"
-        Issuer.init(city_dir, insecure_demo=True, registry=url, now=NOW).close()
-        people = write_jsonl(tmp_path / "people.jsonl", rows(240))
-        cmd = [sys.executable, "-m", "issuer.cli", "issue", str(city_dir), "--input", str(people), "--out", str(out),
-               "--workers", "2"]
-        proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # some, not all, cards are out
-            if out.exists() and len([p for p in out.iterdir() if not p.name.startswith(".")]) >= 30:
-                break
-            time.sleep(0.01)
-        server.kill()
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 1
-        message = err.decode()
-        assert "Traceback" not in message and message.count("\n") == 1, message
-        assert "lost the connection to the registry database" in message, message
-        made = len([p for p in out.iterdir() if not p.name.startswith(".")])
-        assert made < 240, "the kill came too late to prove anything"
+def test_server_killed_mid_batch_then_rerun_loses_and_duplicates_nothing(tmp_path, hsm_token, own_postgres_server):
+    server = own_postgres_server
+    url = server.new_database()
+    city_dir, out = tmp_path / "city", tmp_path / "out"
+    Issuer.init(city_dir, key_store=hsm_token, registry=url, now=NOW).close()
+    people = write_jsonl(tmp_path / "people.jsonl", rows(240))
+    cmd = [sys.executable, "-m", "issuer.cli", "issue", str(city_dir), "--input", str(people), "--out", str(out),
+           "--workers", "2"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # some, not all, cards are out
+        if out.exists() and len([p for p in out.iterdir() if not p.name.startswith(".")]) >= 30:
+            break
+        time.sleep(0.01)
+    server.kill()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    message = err.decode()
+    assert "Traceback" not in message and message.count("\n") == 1, message
+    assert "lost the connection to the registry database" in message, message
+    made = len([p for p in out.iterdir() if not p.name.startswith(".")])
+    assert made < 240, "the kill came too late to prove anything"
 
-        refused = cli("issue", str(city_dir), "--input", str(people), "--out", str(out))
-        assert refused.returncode == 1 and refused.stderr.count(b"\n") == 1 and b"cannot connect" in refused.stderr
+    refused = cli("issue", str(city_dir), "--input", str(people), "--out", str(out))
+    assert refused.returncode == 1 and refused.stderr.count(b"\n") == 1 and b"cannot connect" in refused.stderr
 
-        server.start()
-        rerun = cli("issue", str(city_dir), "--input", str(people), "--out", str(out), "--workers", "2")
-        assert rerun.returncode == 0, rerun.stderr
-        with psycopg.connect(url) as db:
-            cards = db.execute("SELECT list_no, idx FROM cards").fetchall()
-            journal = db.execute("SELECT done FROM batch_rows").fetchall()
-        assert len(cards) == 240 and len(set(cards)) == 240
-        assert len(journal) == 240 and all(done for (done,) in journal)
-        folders = sorted(out.iterdir())
-        assert len(folders) == 240 and not any(p.name.startswith(".") for p in folders)
-        with Issuer.open(city_dir) as city:
-            pub = city.publish(tmp_path / "pub", now=NOW)
-        assert verify_all(pub, folders) == {r["given_name"] for r in rows(240)}  # every row exactly once
-    finally:
-        server.remove()
+    server.start()
+    rerun = cli("issue", str(city_dir), "--input", str(people), "--out", str(out), "--workers", "2")
+    assert rerun.returncode == 0, rerun.stderr
+    with psycopg.connect(url) as db:
+        cards = db.execute("SELECT list_no, idx FROM cards").fetchall()
+        journal = db.execute("SELECT done FROM batch_rows").fetchall()
+    assert len(cards) == 240 and len(set(cards)) == 240
+    assert len(journal) == 240 and all(done for (done,) in journal)
+    folders = sorted(out.iterdir())
+    assert len(folders) == 240 and not any(p.name.startswith(".") for p in folders)
+    with Issuer.open(city_dir) as city:
+        pub = city.publish(tmp_path / "pub", now=NOW)
+    assert verify_all(pub, folders) == {r["given_name"] for r in rows(240)}  # every row exactly once
