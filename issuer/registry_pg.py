@@ -3,10 +3,12 @@
 It holds exactly what the SQLite registry holds (keyed card hashes, status list
 indexes, vct, dates, issuing kid, status, the batch journal) and nothing personal.
 Versioned migrations apply on open.  Many processes on many machines reserve cards
-at once: each reservation takes a transaction-scoped advisory lock, so two centres
-never pick the same status index or card number, and the unique constraints are the
-backstop.  City-wide changes (rotation, publish, status changes) take a session
-advisory lock: one at a time across all centres.
+at once without waiting for each other: the unique constraints decide (a random
+status index already taken, even by a transaction still in flight, is skipped and
+another drawn; a card number already taken is refused), and each list's fill counter
+is bumped once per transaction, just before commit, so no row stays locked while a
+chunk is planned.  City-wide changes (rotation, publish, status changes) take a
+session advisory lock: one at a time across all centres.
 
 The URL names the server and database (``postgresql://user@host:5432/cityid``); a
 password belongs in ``PGPASSWORD`` or ``~/.pgpass``, never in ``city.json``.
@@ -24,11 +26,11 @@ from .errors import RegistryError
 from .registry import CardRow, IssuingKeyRow, Registry
 
 URL_SCHEMES = ("postgresql://", "postgres://")
-#: Advisory lock keys (any 64-bit numbers, fixed for cityid): reservations, and city-wide changes.
-_RESERVE_LOCK = 0x63697479_69640001
+#: Advisory lock keys (any 64-bit numbers, fixed for cityid): city-wide changes, migrations.
 _CITY_LOCK = 0x63697479_69640002
 _MIGRATION_LOCK = 0x63697479_69640003
 LOCK_WAIT_SECONDS = 15
+_INDEX_DRAWS = 32  # below the fill threshold a draw is free at least half the time: 32 misses mean the list is crowded
 LOST = ("lost the connection to the registry database",
         "check that PostgreSQL is running and reachable, then run the same command again: "
         "cards already made are not issued twice")
@@ -107,6 +109,7 @@ class PgRegistry:
         self.db = db
         self._secret = secret
         self._psycopg = _psycopg()
+        self._reserved: dict[int, int] = {}  # cards reserved per list in the open transaction
 
     @classmethod
     def check_new(cls, url: str) -> None:
@@ -166,20 +169,40 @@ class PgRegistry:
     def _guard(self) -> Iterator[None]:
         try:
             yield
-        except self._psycopg.OperationalError:
-            raise RegistryError(*LOST) from None
-        except self._psycopg.errors.UniqueViolation:
-            raise RegistryError("this card or batch line is already in the registry",
+        except self._psycopg.errors.DeadlockDetected:
+            raise RegistryError("another process is writing the same cards or batch lines",
+                                "another centre may be issuing the same input file; let it finish, then rerun") from None
+        except self._psycopg.OperationalError as exc:
+            if self.db.broken or self.db.closed:
+                raise RegistryError(*LOST) from None
+            raise RegistryError(f"the registry database refused the operation (SQLSTATE {exc.sqlstate})",
+                                "check the PostgreSQL server's log, then run the same command again") from None
+        except self._psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name == "cards_pkey":
+                raise RegistryError("this card number is already in the registry", "use another card number") from None
+            raise RegistryError("this batch line is already in the registry",
                                 "another process may be issuing the same input file; let it finish, then rerun") from None
 
     def _x(self, sql: str, params: tuple = ()) -> Any:
         with self._guard():
             return self.db.execute(sql, params)
 
+    def _in_transaction(self) -> bool:
+        return self.db.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._guard(), self.db.transaction():
-            yield
+        outer = not self._in_transaction()
+        try:
+            with self._guard(), self.db.transaction():
+                yield
+                if outer:  # fill counters last, in list order: row locks held only for the commit, never crossed
+                    for list_no in sorted(self._reserved):
+                        self.db.execute("UPDATE status_lists SET used = used + %s WHERE list_no = %s",
+                                        (self._reserved[list_no], list_no))
+        finally:
+            if outer:
+                self._reserved.clear()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -229,23 +252,27 @@ class PgRegistry:
     def reserve_card(self, card_hash: bytes, vcts: tuple[str, ...], issued_on: str, expires_at: int, kid: str,
                      fill: float) -> tuple[int, int]:
         """Insert a card with a fresh random status index (call inside a transaction)."""
-        # Every centre's reservations queue here until the transaction ends: list choice and index stay unique.
-        self._x("SELECT pg_advisory_xact_lock(%s)", (_RESERVE_LOCK,))
-        list_no, capacity, used = self._x(
-            "SELECT list_no, capacity, used FROM status_lists ORDER BY list_no DESC LIMIT 1").fetchone()
-        if used + 1 > capacity * fill:
-            list_no += 1
-            self._x("INSERT INTO status_lists (list_no, capacity) VALUES (%s, %s)", (list_no, capacity))
-        while True:  # a random index, never in issuance order; retries are rare below the fill threshold
-            idx = secrets.randbelow(capacity)
-            if self._x("SELECT 1 FROM cards WHERE list_no = %s AND idx = %s", (list_no, idx)).fetchone() is None:
-                break
-        if self.has_card(card_hash):
-            raise RegistryError("this card number is already in the registry", "use another card number")
-        self._x("INSERT INTO cards (card_hash, list_no, idx, vcts, issued_on, expires_at, kid) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s)", (card_hash, list_no, idx, " ".join(vcts), issued_on, expires_at, kid))
-        self._x("UPDATE status_lists SET used = used + 1 WHERE list_no = %s", (list_no,))
-        return list_no, idx
+        if not self._in_transaction():
+            raise RegistryError("a card is reserved only inside a registry transaction", "this is a bug; please report it")
+        while True:
+            list_no, capacity, used = self._x(
+                "SELECT list_no, capacity, used FROM status_lists ORDER BY list_no DESC LIMIT 1").fetchone()
+            if used + self._reserved.get(list_no, 0) + 1 <= capacity * fill:
+                for _ in range(_INDEX_DRAWS):  # a random index, never in issuance order
+                    idx = secrets.randbelow(capacity)
+                    # An index another transaction is inserting is locked: draw again rather than wait (no deadlock).
+                    if not self._x("SELECT pg_try_advisory_xact_lock(%s)", ((list_no << 32) | idx,)).fetchone()[0]:
+                        continue
+                    inserted = self._x(
+                        "INSERT INTO cards (card_hash, list_no, idx, vcts, issued_on, expires_at, kid) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (list_no, idx) DO NOTHING RETURNING idx",
+                        (card_hash, list_no, idx, " ".join(vcts), issued_on, expires_at, kid)).fetchone()
+                    if inserted is not None:
+                        self._reserved[list_no] = self._reserved.get(list_no, 0) + 1
+                        return list_no, idx
+            # Full (or crowded by other centres' reservations in flight): the next list.
+            self._x("INSERT INTO status_lists (list_no, capacity) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (list_no + 1, capacity))
 
     def card(self, card_hash: bytes) -> CardRow | None:
         row = self._x("SELECT card_hash, list_no, idx, vcts, issued_on, expires_at, kid, status "

@@ -75,7 +75,8 @@ def _free_port() -> int:
 class PostgresServer:
     """A throwaway PostgreSQL cluster: ``start()``, ``kill()`` (SIGKILL, as a crash), ``stop()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable  # fsync on (benchmarks) or off (tests: a killed server still loses nothing committed)
         self.bin = _pg_bin()
         if self.bin is None:
             raise ServiceMissing("needs Debian's postgresql (./run test installs it when run as root)")
@@ -99,7 +100,8 @@ class PostgresServer:
         log = open(self.root / "server.log", "ab")
         self.process = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.root),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=60"],
+             "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={'on' if self.durable else 'off'}",
+             "-c", "max_connections=60"],
             stdout=log, stderr=log, **self._user)
         log.close()
         deadline = time.monotonic() + 30

@@ -197,3 +197,42 @@ def test_server_killed_mid_batch_then_rerun_loses_and_duplicates_nothing(tmp_pat
     with Issuer.open(city_dir) as city:
         pub = city.publish(tmp_path / "pub", now=NOW)
     assert verify_all(pub, folders) == {r["given_name"] for r in rows(240)}  # every row exactly once
+
+
+RESERVE_MANY = """
+import os, sys
+sys.path.insert(0, ".")
+from issuer.registry_pg import PgRegistry
+registry = PgRegistry.open(sys.argv[1], b"s" * 32)
+registry.add_issuing_key("k1", 0, 2**31) if sys.argv[3] == "0" else None
+sys.stdin.readline()
+for chunk in range(int(sys.argv[2]) // 8):
+    with registry.transaction():
+        for i in range(8):
+            registry.reserve_card(os.urandom(32), ("urn:cityid:id:1",), "2026-12-02", 2**31, "k1", 0.9)
+"""
+
+
+def test_reservations_from_many_processes_never_collide(postgres_url):
+    """A tiny status list (64 slots, 57 usable) makes concurrent processes collide on indexes and roll lists over."""
+    PgRegistry.create(postgres_url, b"s" * 32, 64).close()
+    first = subprocess.run([sys.executable, "-c", RESERVE_MANY, postgres_url, "0", "0"], cwd=REPO, input=b"\n",
+                           capture_output=True, timeout=60)
+    assert first.returncode == 0, first.stderr.decode()[-2000:]
+    procs = [subprocess.Popen([sys.executable, "-c", RESERVE_MANY, postgres_url, "120", str(n + 1)], cwd=REPO,
+                              stdin=subprocess.PIPE, stderr=subprocess.PIPE) for n in range(4)]
+    time.sleep(1.0)  # all connected, then all start together
+    for proc in procs:
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    with psycopg.connect(postgres_url) as db:
+        cards = db.execute("SELECT list_no, idx FROM cards").fetchall()
+        lists = dict(db.execute("SELECT list_no, used FROM status_lists").fetchall())
+        counts = dict(db.execute("SELECT list_no, count(*) FROM cards GROUP BY list_no").fetchall())
+    assert len(cards) == 480 and len(set(cards)) == 480
+    assert all(0 <= idx < 64 for _, idx in cards)
+    assert lists == {n: counts.get(n, 0) for n in lists}, "a list's fill counter disagrees with its cards"
+    assert len(lists) >= 480 // 64 and max(counts.values()) <= 64
