@@ -27,6 +27,7 @@ from .output import artwork, card_folder, remove_stale_temporaries, write_card_f
 from .progress import Progress
 from .records import InputRow, PersonRecord, RowError, read_rows
 from .registry import Registry
+from .vault import Vault, enrolment_record
 
 CHUNK = 32
 MAX_NUMBER_ATTEMPTS = 64
@@ -192,8 +193,9 @@ def _chunks(rows: Iterator[InputRow], size: int) -> Iterator[list[InputRow]]:
 
 
 def run_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_path: Path, out_dir: Path, *,
-              today: date, expires_at: int, workers: int, progress: bool) -> BatchReport:
-    """Issue every good row of ``input_path`` into ``out_dir`` (the caller holds the city's lock)."""
+              today: date, expires_at: int, workers: int, progress: bool, vault: Vault | None = None) -> BatchReport:
+    """Issue every good row of ``input_path`` into ``out_dir`` (the caller holds the city's lock);
+    with a ``vault``, each card's enrolment record goes into it before the card is printed."""
     input_path, out_dir = Path(input_path), Path(out_dir)
     report = BatchReport(out_dir=out_dir)
     if not input_path.is_file():
@@ -214,6 +216,9 @@ def run_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_path
 
     def after_planning(chunk: list[InputRow], jobs: list[Job]) -> None:
         bar.update(len(chunk) - len(jobs))
+        if vault is not None:
+            vault.put(*(enrolment_record(j.params.card_number, j.record, j.params.issued_on, j.params.expires_at)
+                        for j in jobs))
         for job in jobs:
             if missing_glyphs(job.record.given_name + job.record.family_name, config.card_font):
                 report.warnings.append((job.line, "the printed name uses characters the card font lacks; "

@@ -23,6 +23,7 @@ from .output import artwork, write_card_folder
 from .publish import publish
 from .records import RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
+from .vault import Vault, VaultError, check_print_folder, enrolment_record, open_city_vault
 
 LOCK_FILE = ".lock"
 LOCK_WAIT_SECONDS = 15
@@ -57,6 +58,7 @@ class Issuer:
         self.config = config
         self.keys = keys
         self.registry = registry
+        self.vault = open_city_vault(self.dir, config.vault, keys.passphrase)
 
     # -- lifecycle of the city itself ---------------------------------------------------------
     @classmethod
@@ -104,6 +106,8 @@ class Issuer:
         self.registry.close()
         if hasattr(self.keys, "close"):
             self.keys.close()
+        if self.vault is not None:
+            self.vault.close()
 
     def __enter__(self) -> "Issuer":
         return self
@@ -156,6 +160,8 @@ class Issuer:
             person = check_record(dict(record), today, self.config.max_name_length)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
+        if self.vault is not None and out_dir is not None:
+            check_print_folder(self.dir, Path(out_dir))
         with self._exclusive(issuing=True):
             kid = self._signing_kid(at)
             vcts = tuple(face.vct for face in self.config.faces)
@@ -167,6 +173,8 @@ class Issuer:
                 list_no, idx = self.registry.reserve_card(card_hash, vcts, today.isoformat(), expires_at, kid,
                                                           self.config.status_list_fill)
         params = CardParams(number, list_no, idx, today, expires_at, kid)
+        if self.vault is not None:
+            self.vault.put(enrolment_record(number, person, today, expires_at, record.get("photo")))
         faces = card_faces(self.config, person, params, self.keys.issuing_key(kid))
         folder = None
         if out_dir is not None:
@@ -186,11 +194,13 @@ class Issuer:
         """Issue every good row of a CSV / JSON Lines file into ``out_dir``; resumable after a crash."""
         at = epoch(now)
         today, expires_at = _today_and_expiry(self.config, at)
+        if self.vault is not None:
+            check_print_folder(self.dir, Path(out_dir))
         with self._exclusive(issuing=True):
             self._signing_kid(at)
             return run_batch(self.registry, self.keys, self.config, Path(input_path), Path(out_dir), today=today,
                              expires_at=expires_at, workers=workers if workers is not None else (os.cpu_count() or 1),
-                             progress=progress)
+                             progress=progress, vault=self.vault)
 
     # -- after issuance ---------------------------------------------------------------------------
     def revoke(self, card_number: str, now: Any = None) -> None:
@@ -214,6 +224,22 @@ class Issuer:
             return lifecycle.rotate_key(self.registry, self.keys, self.config, compromised=compromised, now=int(epoch(now)))
 
     def publish(self, out_dir: str | Path, now: Any = None) -> Path:
-        """Write the trust publication folder (bundle, status lists, root key) atomically."""
+        """Write the trust publication folder (bundle, status lists, root key) atomically; apply the vault's retention."""
         with self._exclusive():
+            if self.vault is not None:
+                today = datetime.fromtimestamp(epoch(now), tz=timezone.utc).date()
+                self.vault.apply_retention(today, self.config.vault.retention_days)
             return publish(self.registry, self.keys, self.config, Path(out_dir), int(epoch(now)))
+
+    # -- the records vault ------------------------------------------------------------------------
+    def require_vault(self) -> Vault:
+        if self.vault is None:
+            raise VaultError("this city keeps no enrolment records (the vault is off)",
+                             'enable it in city.json ("vault": {"enabled": true}); until then the resident enrols again')
+        return self.vault
+
+    def shred(self, before: date) -> list[str]:
+        """Destroy the vault's period keys for periods that began before ``before``; returns their names."""
+        with self._exclusive():
+            return self.require_vault().shred_before(before)
+

@@ -16,6 +16,7 @@ from typing import Sequence
 
 from .errors import IssuerError
 from .keys import PASSPHRASE_ENV
+from .vault_cli import VAULT_COMMANDS, destroy_all, run_vault_command, vault_commands, vault_config
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", default="", metavar="URL",
                    help="one registry for many centres: postgresql://USER@HOST:5432/DATABASE "
                         "(password in PGPASSWORD or ~/.pgpass)")
+    p.add_argument("--vault", action="store_true", help="keep enrolment records in the encrypted vault (see README)")
     p = sub.add_parser("issue", help="issue cards from a CSV or JSON Lines file")
     p.add_argument("dir", type=Path)
     p.add_argument("--input", required=True, type=Path)
@@ -51,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="write the trust publication folder partners sync")
     p.add_argument("dir", type=Path)
     p.add_argument("out", type=Path)
+    vault_commands(sub)
     p = sub.add_parser("demo", help="create a demo city with sample cards and a publication")
     p.add_argument("dir", type=Path)
     return parser
@@ -81,8 +84,9 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "init":
         passphrase = None if args.insecure_demo or args.key_store else _passphrase(new=True)
+        config = vault_config(args.issuer, args.insecure_demo) if args.vault else None
         with Issuer.init(args.dir, issuer=args.issuer, passphrase=passphrase, insecure_demo=args.insecure_demo,
-                         key_store=args.key_store, registry=args.registry):
+                         config=config, key_store=args.key_store, registry=args.registry):
             pass
         print(f"City created in {args.dir}. Next: cityid-issuer issue {args.dir} --input FILE --out DIR")
         if args.insecure_demo:
@@ -92,6 +96,8 @@ def _run(args: argparse.Namespace) -> int:
         from .demo import run_demo
 
         return run_demo(args.dir)
+    if args.command == "destroy-all":  # no passphrase, no lock: an emergency must not wait
+        return destroy_all(args.dir, args.confirm)
     with _open(args.dir) as city:
         if args.command == "issue":
             if args.workers is not None and args.workers < 1:
@@ -118,6 +124,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"New issuing key {kid}." + (" The old key is withdrawn: reissue the cards it signed." if args.compromised else ""))
             print("Run `cityid-issuer publish` so partners learn it.")
             return EXIT_OK
+        if args.command in VAULT_COMMANDS:
+            return run_vault_command(city, args)
         if args.command == "publish":
             out = city.publish(args.out)
             print(f"Published to {out}. Copy the folder to {city.config.publication_url} (any static host).")

@@ -43,6 +43,24 @@ class Face:
     label: str = ""
 
 
+#: Vault periods: each has its own key, so records shred a period at a time.
+VAULT_PERIODS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class VaultConfig:
+    """The records vault (``issuer/vault.py``): off unless ``enabled``."""
+
+    enabled: bool = False
+    #: Shred at publish every period that began more than this many days ago; null keeps records until `shred`.
+    #: Choose a period no longer than this: a period goes whole, so a shorter retention shreds this month's records.
+    retention_days: int | None = None
+    period: str = "month"
+    #: Folder of the sealed period keys; "" is ``<city folder>.vault-keys`` beside the city folder (never inside it:
+    #: a backup of the city folder must hold only ciphertext).
+    key_store: str = ""
+
+
 @dataclass(frozen=True)
 class CityConfig:
     issuer: str
@@ -68,6 +86,7 @@ class CityConfig:
     #: The card registry: "" for registry.sqlite here, or a postgresql:// URL shared by every centre (no password).
     registry: str = ""
     insecure_demo: bool = False
+    vault: VaultConfig = VaultConfig()
     format: int = CONFIG_FORMAT
 
     def status_list_uri(self, list_no: int) -> str:
@@ -137,6 +156,7 @@ def validate(config: CityConfig) -> CityConfig:
     if not config.status_list_uri_base.startswith("https://"):
         raise ConfigError("status_list_uri_base must be an https URL", "fix city.json")
     _check_stores(config)
+    _validate_vault(config.vault)
     return config
 
 
@@ -150,6 +170,19 @@ def _check_stores(config: CityConfig) -> None:
         raise ConfigError(exc.message, exc.advice) from None
     if config.key_store and config.insecure_demo:
         raise ConfigError("a city with keys in an HSM cannot be an insecure demo", "drop --insecure-demo")
+    if config.key_store and config.vault.enabled:  # period keys are sealed with the passphrase an HSM city lacks
+        raise ConfigError("the records vault cannot yet keep its period keys in an HSM",
+                          "use key files (no --key-store) for a city with a vault")
+
+
+def _validate_vault(vault: VaultConfig) -> None:
+    if not isinstance(vault.enabled, bool) or not isinstance(vault.key_store, str):
+        raise ConfigError("vault.enabled must be true or false and vault.key_store a folder path", "fix city.json")
+    if vault.period not in VAULT_PERIODS:
+        raise ConfigError(f"vault.period must be one of {', '.join(VAULT_PERIODS)}", "fix city.json")
+    days = vault.retention_days
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 100 * 365):
+        raise ConfigError("vault.retention_days must be null or a number of days", "fix city.json")
 
 
 def to_json(config: CityConfig) -> str:
@@ -168,6 +201,12 @@ def from_json(text: str) -> CityConfig:
             Face(name, spec["vct"], tuple(spec["claims"]), tuple(spec.get("disclosable", ())), spec.get("label", ""))
             for name, spec in data.pop("faces").items()
         )
+        if "vault" in data:
+            unknown = set(data["vault"]) - set(VaultConfig.__dataclass_fields__)
+            if unknown:
+                raise ConfigError(f"unknown vault setting(s) {', '.join(sorted(unknown))}",
+                                  "vault takes enabled, retention_days, period and key_store")
+            data["vault"] = VaultConfig(**data["vault"])
         if data.get("format", CONFIG_FORMAT) != CONFIG_FORMAT:
             raise ConfigError("city.json is from another version of cityid", "upgrade cityid-issuer")
         return validate(CityConfig(faces=faces, **data))

@@ -279,6 +279,8 @@ class Token:
 class TokenKeyStore:
     """The city's keys in a token: the same methods as the key-file ``KeyStore``, and no private key on disk."""
 
+    passphrase = None  # nothing of the city's is sealed with a passphrase
+
     def __init__(self, uri: TokenURI | str, pin: str) -> None:
         self.uri = uri if isinstance(uri, TokenURI) else parse_uri(uri)
         self._pin = pin
