@@ -52,8 +52,12 @@ print(json.dumps([[c.card_number, c.status_uri, c.status_idx] for c in cards]))
 """
 
 
-def test_two_processes_issuing_into_one_registry(city_dir):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_processes_issuing_into_one_registry(backend, tmp_path, request):
     """Never the same card number, never the same status index, every card recorded."""
+    city_dir = tmp_path / "city"
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else ""
+    Issuer.init(city_dir, insecure_demo=True, registry=url).close()
     per_process = 60
     workers = [python(ISSUE_MANY, str(city_dir), str(per_process)) for _ in range(2)]
     results = []

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from issuer_samples import NOW, PEOPLE, write_jsonl
 
 from issuer import Issuer, IssuerError
+from issuer.config import VaultConfig, default_config
 from issuer.registry_pg import MIGRATIONS, PgRegistry
 from verifier_sdk import TrustStore, VerificationError, Verifier
 
@@ -67,6 +69,16 @@ def test_migrations_apply_on_open_and_one_database_holds_one_city(postgres_url):
         PgRegistry.open(postgres_url, b"s" * 32)
     with pytest.raises(IssuerError, match="already holds a cityid registry"):
         PgRegistry.create(postgres_url, b"s" * 32, 1024)
+
+
+def test_an_hsm_city_refuses_what_would_put_secrets_on_disk(tmp_path, hsm_token):
+    with pytest.raises(IssuerError, match="insecure demo"):
+        Issuer.init(tmp_path / "a", insecure_demo=True, key_store=hsm_token)
+    config = replace(default_config("https://id.example.gov"), vault=VaultConfig(enabled=True))
+    with pytest.raises(IssuerError, match="vault"):
+        Issuer.init(tmp_path / "b", key_store=hsm_token, config=config)
+    with pytest.raises(IssuerError, match="PIN"):
+        Issuer.init(tmp_path / "c", key_store=hsm_token + "&pin-value=246810")
 
 
 def test_registry_url_is_checked(tmp_path, postgres_server, hsm_token):
