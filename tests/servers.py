@@ -182,12 +182,16 @@ def hsm_token(softhsm) -> str:
     return softhsm.init_token("city-" + uuid.uuid4().hex[:8])
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
+def _started_postgres() -> PostgresServer:
     try:
-        server = PostgresServer().start()
+        return PostgresServer().start()
     except ServiceMissing as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = _started_postgres()
     yield server
     server.remove()
 
@@ -201,9 +205,6 @@ def postgres_url(postgres_server) -> str:
 @pytest.fixture
 def own_postgres_server():
     """A PostgreSQL server of this test's own, which it may kill and restart."""
-    try:
-        server = PostgresServer().start()
-    except ServiceMissing as exc:
-        pytest.skip(str(exc))
+    server = _started_postgres()
     yield server
     server.remove()
