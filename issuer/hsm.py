@@ -19,6 +19,7 @@ import hashlib
 import os
 import secrets
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 from urllib.parse import unquote
@@ -30,10 +31,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_ds
 from .errors import KeyStoreError
 
 PIN_ENV = "CITYID_HSM_PIN"
+ROOT_PIN_ENV = "CITYID_ROOT_PIN"  # the offline root token's PIN, when the root is on a token of its own
 URI_SCHEME = "pkcs11:"
 LABEL_PREFIX = "cityid-"
 REGISTRY_SECRET_LABEL = LABEL_PREFIX + "registry-secret"
+ROOT_LABEL = LABEL_PREFIX + "root"
+ROOT_PUBLIC_LABEL = LABEL_PREFIX + "root-public"  # the root's public half, in the city's token
 _P256_SIZE = 32
+_TOKEN_LOOKUPS = 6
 
 
 @dataclass(frozen=True)
@@ -82,16 +87,16 @@ def parse_uri(text: str) -> TokenURI:
     return TokenURI(token, module)
 
 
-def pin_from_env_or_prompt() -> str:
-    """The token's user PIN: ``CITYID_HSM_PIN``, else a prompt on a terminal."""
-    pin = os.environ.get(PIN_ENV)
+def pin_from_env_or_prompt(env: str = PIN_ENV, what: str = "the city's HSM") -> str:
+    """A token's user PIN: from ``env`` (``CITYID_HSM_PIN``), else a prompt on a terminal."""
+    pin = os.environ.get(env)
     if pin:
         return pin
     if sys.stdin.isatty():
-        pin = getpass.getpass("HSM user PIN: ")
+        pin = getpass.getpass(f"User PIN of {what}: ")
         if pin:
             return pin
-    raise KeyStoreError("no PIN for the city's HSM", f"set {PIN_ENV} or run the command on a terminal to be asked")
+    raise KeyStoreError(f"no PIN for {what}", f"set {env} or run the command on a terminal to be asked")
 
 
 def key_label(name: str) -> str:
@@ -173,13 +178,12 @@ class Token:
         except (RuntimeError, OSError):
             raise KeyStoreError("cannot load the PKCS#11 module named in the key store URI",
                                 "check module-path in the pkcs11: URI and that the HSM's software is installed") from None
+        token = self._find_token(library, uri.token)
         try:
-            token = library.get_token(token_label=uri.token)
-        except (pkcs11.NoSuchToken, pkcs11.MultipleTokensReturned):
-            raise KeyStoreError(f"no single token labelled {uri.token!r} is present",
-                                "check the token label in the key store URI (softhsm2-util --show-slots)") from None
-        try:
-            self.session = token.open(rw=True, user_pin=pin)
+            try:
+                self.session = token.open(rw=True, user_pin=pin)
+            except pkcs11.UserAlreadyLoggedIn:  # login is per process and token: another session of ours holds it
+                self.session = token.open(rw=True)
         except (pkcs11.PinIncorrect, pkcs11.PinInvalid, pkcs11.PinLenRange):
             raise KeyStoreError("the HSM refused the PIN", f"check {PIN_ENV}") from None
         except pkcs11.PinLocked:
@@ -188,11 +192,35 @@ class Token:
             raise KeyStoreError(f"cannot open a session on the HSM ({type(exc).__name__})",
                                 "check the token and its PKCS#11 module") from None
 
+        Token._open += 1
+
+    #: Sessions this process has open (a PKCS#11 library is initialised once per process).
+    _open = 0
+
+    def _find_token(self, library: Any, label: str) -> Any:
+        pkcs11 = self._p
+        for attempt in range(_TOKEN_LOOKUPS):
+            try:
+                return library.get_token(token_label=label)
+            except pkcs11.MultipleTokensReturned:
+                break
+            except pkcs11.NoSuchToken:
+                # SoftHSM2 skips a token whose file another process is rewriting at that instant (a login
+                # resets its counters); it rescans only when initialised again, which only a process with
+                # no session open may do.
+                if Token._open or attempt == _TOKEN_LOOKUPS - 1:
+                    break
+                time.sleep(0.05 * (attempt + 1))
+                library.reinitialize()
+        raise KeyStoreError(f"no single token labelled {label!r} is present",
+                            "check the token label in the key store URI (softhsm2-util --show-slots)")
+
     def close(self) -> None:
         try:
             self.session.close()
         except self._p.PKCS11Error:
             pass
+        Token._open = max(0, Token._open - 1)
 
     def _find(self, label: str, object_class: Any) -> Any | None:
         found = list(self.session.get_objects({self._p.Attribute.LABEL: label, self._p.Attribute.CLASS: object_class}))
@@ -226,18 +254,33 @@ class Token:
         return self.key(label)
 
     def key(self, label: str) -> TokenKey:
-        p = self._p
-        private = self._find(label, p.ObjectClass.PRIVATE_KEY)
-        public = self._find(label, p.ObjectClass.PUBLIC_KEY)
+        private = self._find(label, self._p.ObjectClass.PRIVATE_KEY)
+        public = self.public_key(label)
         if private is None or public is None:
             raise KeyStoreError(f"the HSM holds no key labelled {label}",
                                 "check that the key store URI names the city's token")
+        return TokenKey(self, label, private, public)
+
+    def public_key(self, label: str) -> ec.EllipticCurvePublicKey | None:
         from pkcs11.util.ec import encode_ec_public_key
 
-        public_key = serialization.load_der_public_key(encode_ec_public_key(public))
-        if not isinstance(public_key, ec.EllipticCurvePublicKey) or public_key.curve.name != "secp256r1":
+        public = self._find(label, self._p.ObjectClass.PUBLIC_KEY)
+        if public is None:
+            return None
+        key = serialization.load_der_public_key(encode_ec_public_key(public))
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
             raise KeyStoreError(f"the HSM key {label} is not a P-256 key", "generate the city's keys with cityid-issuer")
-        return TokenKey(self, label, private, public_key)
+        return key
+
+    def store_public_key(self, label: str, key: ec.EllipticCurvePublicKey) -> None:
+        """Keep a copy of a public key (e.g. the offline root's) as a token object."""
+        from pkcs11.util.ec import decode_ec_public_key
+
+        p = self._p
+        attrs = decode_ec_public_key(key.public_bytes(serialization.Encoding.DER,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
+        self.session.create_object({**attrs, p.Attribute.LABEL: label, p.Attribute.TOKEN: True,
+                                    p.Attribute.PRIVATE: False, p.Attribute.VERIFY: True})
 
     def destroy(self, label: str) -> None:
         for object_class in (self._p.ObjectClass.PRIVATE_KEY, self._p.ObjectClass.PUBLIC_KEY):
@@ -286,6 +329,8 @@ class TokenKeyStore:
         self._pin = pin
         self.token = Token(self.uri, pin)
         self._issuing: dict[str, TokenKey] = {}
+        self._other_tokens: dict[str, Token] = {}
+        self.root_written_to: str | None = None
 
     @classmethod
     def create(cls, uri: TokenURI | str, pin: str) -> "TokenKeyStore":
@@ -295,15 +340,47 @@ class TokenKeyStore:
             raise KeyStoreError("the HSM token already holds a city's keys",
                                 "a second centre joins with a copy of the city folder instead of `init`; "
                                 "a new city needs its own token")
-        store.token.generate_key(key_label("root"))
         store.token.new_secret(REGISTRY_SECRET_LABEL)
+        store.create_root_key()
         return store
 
     def close(self) -> None:
-        self.token.close()
+        for token in [self.token, *self._other_tokens.values()]:
+            token.close()
 
-    def root_key(self) -> TokenKey:
-        return self.token.key(key_label("root"))
+    def _root_token(self, where: str | os.PathLike | None) -> Token:
+        """The token that holds the root key: the city's own, or an offline one named by its pkcs11: URI."""
+        if not where or parse_uri(str(where)) == self.uri:
+            return self.token
+        if str(where) not in self._other_tokens:
+            self._other_tokens[str(where)] = Token(parse_uri(str(where)), pin_from_env_or_prompt(ROOT_PIN_ENV, "the root token"))
+        return self._other_tokens[str(where)]
+
+    def create_root_key(self, where: str | os.PathLike | None = None) -> TokenKey:
+        """A new root key inside a token (best a separate one kept offline); its public half is kept in the city's token."""
+        if where is not None and not is_token_uri(str(where)):
+            raise KeyStoreError("in a city whose keys are in an HSM the root key is made in a token too",
+                                "name the root token as pkcs11:token=LABEL?module-path=..., or omit it for the city's token")
+        token = self._root_token(where)
+        if token.has_key(ROOT_LABEL):
+            raise KeyStoreError("that token already holds a root key", "use a fresh token for a new city's root")
+        key = token.generate_key(ROOT_LABEL)
+        self.token.store_public_key(ROOT_PUBLIC_LABEL, key.public_key())
+        self.root_written_to = str(token.uri)
+        return key
+
+    def root_public_key(self) -> ec.EllipticCurvePublicKey:
+        key = self.token.public_key(ROOT_PUBLIC_LABEL)
+        if key is None:
+            raise KeyStoreError("the city's token holds no root public key", "check that the key store URI names the city's token")
+        return key
+
+    def root_key(self, where: str | os.PathLike | None = None) -> TokenKey:
+        """The root key in its token (the city's own, or the offline root token), checked against the city's root."""
+        key = self._root_token(where).key(ROOT_LABEL)
+        if key.public_key().public_numbers() != self.root_public_key().public_numbers():
+            raise KeyStoreError("the root key in that token is not this city's root", "name the city's root token")
+        return key
 
     def registry_secret(self) -> bytes:
         return self.token.secret(REGISTRY_SECRET_LABEL)

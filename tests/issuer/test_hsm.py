@@ -100,3 +100,26 @@ def test_rotation_leftover_is_replaced_only_when_asked(hsm_token, softhsm):
     second = store.new_issuing_key("k2", replace_unregistered=True).public_key().public_numbers()
     assert first != second
     assert store.issuing_key("k2").public_key().public_numbers() == second
+
+
+def test_root_key_on_a_token_of_its_own(softhsm, monkeypatch):
+    """The offline root: made in a second token; the city's token keeps only its public half."""
+    # SoftHSM2 lists the tokens that exist when a process first loads it: make all three first.
+    city_uri, root_uri, other = (softhsm.init_token(label) for label in ("city", "root", "other-root"))
+    monkeypatch.setenv("CITYID_ROOT_PIN", softhsm.pin)
+    store = TokenKeyStore(city_uri, softhsm.pin)
+    root = store.create_root_key(root_uri)
+    assert parse_uri(store.root_written_to) == parse_uri(root_uri)
+    assert not store.token.has_key("cityid-root")  # no root private key in the city's token
+    assert store.root_public_key().public_numbers() == root.public_key().public_numbers()
+    store.close()
+    again = TokenKeyStore(city_uri, softhsm.pin)
+    signed = sign({"typ": "test"}, {"v": 1}, again.root_key(root_uri), "ES256")
+    verify_signature(CompactJWS.split(signed), "ES256", again.root_public_key())
+    with pytest.raises(KeyStoreError, match="no key labelled"):
+        again.root_key()  # the city's own token holds no root
+    TokenKeyStore(other, softhsm.pin).create_root_key()  # left open: a second session in this process still works
+    with pytest.raises(KeyStoreError, match="not this city's root"):
+        again.root_key(other)
+    with pytest.raises(KeyStoreError, match="made in a token too"):
+        again.create_root_key("/media/usb/root.pem")
