@@ -1,4 +1,8 @@
-"""``cityid-issuer demo DIR``: a throwaway city with fictional residents, one revoked and one expired card."""
+"""``cityid-issuer demo DIR``: a throwaway city with fictional residents, one revoked and one expired card.
+
+Layout: ``DIR/city`` (the city folder), ``DIR/cards`` and ``DIR/publication`` beside it, never inside:
+a publication is refused inside the city folder.
+"""
 
 from __future__ import annotations
 
@@ -16,19 +20,19 @@ SAMPLE_PEOPLE = [
     {"given_name": "Ana María", "family_name": "Pérez Quispe", "birthdate": "1988-03-14", "museum_tier": "gold", "rx_eligible": True},
     {"given_name": "Дмитрий", "family_name": "Коваленко", "birthdate": "1956-11-02", "museum_tier": "silver"},
     {"given_name": "فاطمة", "family_name": "الحسيني", "birthdate": "2001-07-30", "rx_eligible": True},
-    {"given_name": "Nguyễn", "family_name": "Thị Lan", "birthdate": "1979-01-09", "museum_tier": "standard"},
+    {"given_name": "Thị Lan", "family_name": "Nguyễn", "birthdate": "1979-01-09", "museum_tier": "standard"},
     {"given_name": "Kwame", "family_name": "Mensah", "birthdate": "1949-05-21", "museum_tier": "gold", "rx_eligible": True},
 ]
 EXPIRED_PERSON = {"given_name": "Yael", "family_name": "Ben-David", "birthdate": "1990-09-09"}
 
 
-def run_demo(city_dir: Path, now: datetime | None = None) -> int:
-    city_dir = Path(city_dir)
+def run_demo(demo_dir: Path, now: datetime | None = None) -> int:
+    demo_dir = Path(demo_dir)
     now = now or datetime.now(timezone.utc)
-    _clear_earlier_demo(city_dir)
-    cards_dir, publication = city_dir / "cards", city_dir / "publication"
+    _clear_earlier_demo(demo_dir)
+    city_dir, cards_dir, publication = demo_dir / "city", demo_dir / "cards", demo_dir / "publication"
     with Issuer.init(city_dir, issuer="https://id.example.gov", insecure_demo=True, now=now) as city:
-        people = city_dir / "demo-people.jsonl"
+        people = demo_dir / "demo-people.jsonl"
         people.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in SAMPLE_PEOPLE), "utf-8")
         report = city.issue_batch(people, cards_dir, now=now, workers=2, progress=False)
         numbers = sorted(p.name for p in cards_dir.iterdir() if p.is_dir())
@@ -52,10 +56,12 @@ def run_demo(city_dir: Path, now: datetime | None = None) -> int:
     return 0 if report.ok else 1
 
 
-def _clear_earlier_demo(city_dir: Path) -> None:
-    """A demo may be run again: replace an earlier demo city, but never touch anything else."""
-    if not city_dir.exists() or not any(city_dir.iterdir()):
+def _clear_earlier_demo(demo_dir: Path) -> None:
+    """A demo may be run again: replace an earlier demo, but never touch anything else."""
+    if not demo_dir.exists() or not any(demo_dir.iterdir()):
         return
-    if not (city_dir / CONFIG_FILE).exists() or not load(city_dir).insecure_demo:
-        raise IssuerError(f"{city_dir} exists and is not a demo city", "choose another folder for the demo")
-    shutil.rmtree(city_dir)
+    # DIR/city is this version's layout; a city directly in DIR is an earlier version's demo.
+    city_dir = next((d for d in (demo_dir / "city", demo_dir) if (d / CONFIG_FILE).exists()), None)
+    if city_dir is None or not load(city_dir).insecure_demo:
+        raise IssuerError(f"{demo_dir} exists and is not a demo", "choose another folder for the demo")
+    shutil.rmtree(demo_dir)

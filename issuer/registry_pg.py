@@ -50,9 +50,14 @@ CREATE TABLE cards (
     UNIQUE (list_no, idx));
 CREATE INDEX cards_by_kid ON cards (kid, expires_at);
 CREATE INDEX cards_not_valid ON cards (list_no) WHERE status <> 0;
-CREATE TABLE batch_rows (
-    batch BYTEA NOT NULL, line BIGINT NOT NULL, row_hash BYTEA NOT NULL, card_hash BYTEA NOT NULL UNIQUE,
-    done BOOLEAN NOT NULL DEFAULT FALSE, PRIMARY KEY (batch, line));
+CREATE TABLE batches (batch BYTEA PRIMARY KEY, desk TEXT NOT NULL UNIQUE, opened_at BIGINT NOT NULL);
+CREATE TABLE batch_outputs (
+    batch BYTEA NOT NULL REFERENCES batches(batch) ON DELETE CASCADE, out_no INTEGER NOT NULL, path TEXT NOT NULL,
+    PRIMARY KEY (batch, out_no));
+CREATE TABLE batch_cards (
+    batch BYTEA NOT NULL REFERENCES batches(batch) ON DELETE CASCADE, resident BYTEA NOT NULL,
+    card_hash BYTEA NOT NULL UNIQUE, out_no INTEGER NOT NULL, done BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (batch, resident));
 """),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -105,9 +110,11 @@ class PgRegistry:
     keyed_hash = Registry.keyed_hash
     derived_card_number = Registry.derived_card_number
 
-    def __init__(self, db: Any, secret: bytes) -> None:
+    def __init__(self, db: Any, secret: bytes, desk: str = "") -> None:
         self.db = db
         self._secret = secret
+        #: Which centre's copy of the city this process works for: each desk has its own open batch.
+        self.desk = desk
         self._psycopg = _psycopg()
         self._reserved: dict[int, int] = {}  # cards reserved per list in the open transaction
 
@@ -124,9 +131,9 @@ class PgRegistry:
             db.close()
 
     @classmethod
-    def create(cls, url: str, secret: bytes, capacity: int) -> "PgRegistry":
+    def create(cls, url: str, secret: bytes, capacity: int, desk: str = "") -> "PgRegistry":
         cls.check_new(url)
-        registry = cls(_connect(url), secret)
+        registry = cls(_connect(url), secret, desk)
         registry._migrate()
         with registry.transaction():
             registry._x("INSERT INTO meta VALUES ('bundle_version', '0') ON CONFLICT DO NOTHING")
@@ -134,8 +141,8 @@ class PgRegistry:
         return registry
 
     @classmethod
-    def open(cls, url: str, secret: bytes) -> "PgRegistry":
-        registry = cls(_connect(url), secret)
+    def open(cls, url: str, secret: bytes, desk: str = "") -> "PgRegistry":
+        registry = cls(_connect(url), secret, desk)
         with registry._guard():
             if registry.db.execute("SELECT to_regclass('cityid_migrations')").fetchone()[0] is None:
                 registry.close()
@@ -177,6 +184,9 @@ class PgRegistry:
                 raise RegistryError(*LOST) from None
             raise RegistryError(f"the registry database refused the operation (SQLSTATE {exc.sqlstate})",
                                 "check the PostgreSQL server's log, then run the same command again") from None
+        except self._psycopg.errors.ForeignKeyViolation:
+            raise RegistryError("the open batch was closed by another process of this centre meanwhile",
+                                "run the same command again") from None
         except self._psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name == "cards_pkey":
                 raise RegistryError("this card number is already in the registry", "use another card number") from None
@@ -300,15 +310,61 @@ class PgRegistry:
     def card_count(self) -> int:
         return self._x("SELECT count(*) FROM cards").fetchone()[0]
 
-    # -- batch journal: which input line became which card (by keyed hashes only)
-    def journal_rows(self, batch: bytes) -> dict[int, tuple[bytes, bytes, bool]]:
-        rows = self._x("SELECT line, row_hash, card_hash, done FROM batch_rows WHERE batch = %s", (batch,)).fetchall()
-        return {line: (bytes(row_hash), bytes(card_hash), bool(done)) for line, row_hash, card_hash, done in rows}
+    def cards_signed_by(self, kid: str) -> set[bytes]:
+        return {bytes(row[0]) for row in self._x("SELECT card_hash FROM cards WHERE kid = %s", (kid,)).fetchall()}
 
-    def journal_add(self, batch: bytes, line: int, row_hash: bytes, card_hash: bytes) -> None:
-        self._x("INSERT INTO batch_rows (batch, line, row_hash, card_hash) VALUES (%s, %s, %s, %s)",
-                (batch, line, row_hash, card_hash))
+    # -- the open batch's journal, one per desk (this centre's copy of the city folder): which resident became which card
+    def open_batch(self, now: int, create: bool = True) -> tuple[bytes, int] | None:
+        """This desk's open batch (its random id and opening time), opened now if none is and ``create``."""
+        if create:  # another process of this desk may open it at the same instant: the first one wins
+            self._x("INSERT INTO batches (batch, desk, opened_at) VALUES (%s, %s, %s) ON CONFLICT (desk) DO NOTHING",
+                    (secrets.token_bytes(32), self.desk, now))
+        row = self._x("SELECT batch, opened_at FROM batches WHERE desk = %s", (self.desk,)).fetchone()
+        return (bytes(row[0]), row[1]) if row else None
 
-    def journal_done(self, batch: bytes, lines: list[int]) -> None:
-        if lines:
-            self._x("UPDATE batch_rows SET done = TRUE WHERE batch = %s AND line = ANY(%s)", (batch, lines))
+    def batch_output(self, batch: bytes, path: str) -> int:
+        """The number of an output folder of the batch (added if new)."""
+        row = self._x("SELECT out_no FROM batch_outputs WHERE batch = %s AND path = %s", (batch, path)).fetchone()
+        if row:
+            return row[0]
+        self._x("SELECT 1 FROM batches WHERE batch = %s FOR UPDATE", (batch,))  # one new folder number at a time
+        row = self._x("SELECT out_no FROM batch_outputs WHERE batch = %s AND path = %s", (batch, path)).fetchone()
+        if row:
+            return row[0]
+        out_no = self._x("SELECT count(*) FROM batch_outputs WHERE batch = %s", (batch,)).fetchone()[0] + 1
+        self._x("INSERT INTO batch_outputs VALUES (%s, %s, %s)", (batch, out_no, path))
+        return out_no
+
+    def batch_outputs(self, batch: bytes) -> dict[int, str]:
+        return dict(self._x("SELECT out_no, path FROM batch_outputs WHERE batch = %s", (batch,)).fetchall())
+
+    def batch_cards(self, batch: bytes) -> dict[bytes, tuple[bytes, int, bool]]:
+        """resident -> (card hash, output folder number, done)."""
+        rows = self._x("SELECT resident, card_hash, out_no, done FROM batch_cards WHERE batch = %s", (batch,)).fetchall()
+        return {bytes(resident): (bytes(card_hash), out_no, bool(done)) for resident, card_hash, out_no, done in rows}
+
+    def batch_add(self, batch: bytes, resident: bytes, card_hash: bytes, out_no: int) -> None:
+        self._x("INSERT INTO batch_cards (batch, resident, card_hash, out_no) VALUES (%s, %s, %s, %s)",
+                (batch, resident, card_hash, out_no))
+
+    def batch_done(self, batch: bytes, done: list[tuple[bytes, int]]) -> None:
+        """Mark residents' cards as written, each into the given output folder."""
+        with self._guard():
+            with self.db.cursor() as cursor:
+                cursor.executemany("UPDATE batch_cards SET done = TRUE, out_no = %s WHERE batch = %s AND resident = %s",
+                                   [(out_no, batch, resident) for resident, out_no in done])
+
+    def erase_batch(self) -> None:
+        """Delete this desk's batch journal, unless another process of the desk has cards in it still unwritten."""
+        with self.transaction():
+            # FOR UPDATE waits for reservations in flight (they hold a key-share lock on the batch row).
+            row = self._x("SELECT batch FROM batches WHERE desk = %s FOR UPDATE", (self.desk,)).fetchone()
+            if row is None:
+                return
+            if self._x("SELECT 1 FROM batch_cards WHERE batch = %s AND NOT done LIMIT 1", (row[0],)).fetchone():
+                raise RegistryError("another process of this centre is still issuing into the open batch",
+                                    "let it finish, then run `cityid-issuer close-batch DIR`")
+            self._x("DELETE FROM batches WHERE batch = %s", (row[0],))  # its outputs and cards go with it
+        # VACUUM drops the deleted rows from the tables' pages (old WAL segments are recycled by the server).
+        for table in ("batch_cards", "batch_outputs", "batches"):
+            self._x(f"VACUUM {table}")  # noqa: S608 - fixed names

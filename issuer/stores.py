@@ -7,6 +7,7 @@ the city folder, or a ``postgresql://`` URL for one registry shared by many cent
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,18 @@ def open_keys(city_dir: Path, config: CityConfig, passphrase: bytes | None) -> A
     return KeyStore(city_dir, passphrase)
 
 
+def desk(city_dir: Path) -> str:
+    """This centre's copy of the city (machine and folder): its batches are its own in a shared registry."""
+    return f"{socket.gethostname()}:{Path(city_dir).resolve()}"
+
+
 def create_registry(city_dir: Path, config: CityConfig, secret: bytes) -> Any:
     if is_postgres_url(config.registry):
-        return PgRegistry.create(config.registry, secret, config.status_list_capacity)
+        return PgRegistry.create(config.registry, secret, config.status_list_capacity, desk(city_dir))
     return Registry.create(city_dir, secret, config.status_list_capacity)
 
 
 def open_registry(city_dir: Path, config: CityConfig, secret: bytes) -> Any:
     if is_postgres_url(config.registry):
-        return PgRegistry.open(config.registry, secret)
+        return PgRegistry.open(config.registry, secret, desk(city_dir))
     return Registry.open(city_dir, secret)
