@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -53,8 +53,6 @@ class TokenURI:
 
 
 def _quote(value: str) -> str:
-    from urllib.parse import quote
-
     return quote(value, safe="/-_.~ ")
 
 
@@ -167,9 +165,12 @@ class TokenKey(ec.EllipticCurvePrivateKey):
 
 
 class Token:
-    """One logged-in session on the city's token."""
+    """One logged-in session on a token."""
 
-    def __init__(self, uri: TokenURI, pin: str) -> None:
+    #: Sessions this process has open (a PKCS#11 library is initialised once per process).
+    _open = 0
+
+    def __init__(self, uri: TokenURI, pin: str, pin_env: str = PIN_ENV) -> None:
         pkcs11 = _pkcs11()
         self.uri = uri
         self._p = pkcs11
@@ -185,17 +186,13 @@ class Token:
             except pkcs11.UserAlreadyLoggedIn:  # login is per process and token: another session of ours holds it
                 self.session = token.open(rw=True)
         except (pkcs11.PinIncorrect, pkcs11.PinInvalid, pkcs11.PinLenRange):
-            raise KeyStoreError("the HSM refused the PIN", f"check {PIN_ENV}") from None
+            raise KeyStoreError(f"the HSM refused the PIN of token {uri.token!r}", f"check {pin_env}") from None
         except pkcs11.PinLocked:
             raise KeyStoreError("the HSM's user PIN is locked", "ask the security officer to unlock it") from None
         except pkcs11.PKCS11Error as exc:
             raise KeyStoreError(f"cannot open a session on the HSM ({type(exc).__name__})",
                                 "check the token and its PKCS#11 module") from None
-
         Token._open += 1
-
-    #: Sessions this process has open (a PKCS#11 library is initialised once per process).
-    _open = 0
 
     def _find_token(self, library: Any, label: str) -> Any:
         pkcs11 = self._p
@@ -353,7 +350,8 @@ class TokenKeyStore:
         if not where or parse_uri(str(where)) == self.uri:
             return self.token
         if str(where) not in self._other_tokens:
-            self._other_tokens[str(where)] = Token(parse_uri(str(where)), pin_from_env_or_prompt(ROOT_PIN_ENV, "the root token"))
+            pin = pin_from_env_or_prompt(ROOT_PIN_ENV, "the root token")
+            self._other_tokens[str(where)] = Token(parse_uri(str(where)), pin, ROOT_PIN_ENV)
         return self._other_tokens[str(where)]
 
     def create_root_key(self, where: str | os.PathLike | None = None) -> TokenKey:
