@@ -45,13 +45,14 @@ with Issuer.open(city_dir) as city:
     else:
         registry, rng, done = city.registry, random.Random(os.getpid()), 0
         kid = registry.current_key().kid
-        batch = rng.randbytes(16)
+        with registry.transaction():
+            batch = registry.open_batch(int(time.time()))[0]
         for chunk in range(int(sys.argv[5]) // 32):
             with registry.transaction():
                 for i in range(32):
                     card_hash = registry.card_hash(str(rng.randrange(10**11, 10**12)))
                     registry.reserve_card(card_hash, ("urn:cityid:id:1",), "2026-12-02", 2**31, kid, 0.5)
-                    registry.journal_add(batch, chunk * 32 + i, rng.randbytes(32), card_hash)
+                    registry.batch_add(batch, rng.randbytes(32), card_hash, 1)
                     done += 1
 print(json.dumps({"done": done, "seconds": time.perf_counter() - start}), flush=True)
 """
