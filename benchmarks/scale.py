@@ -58,8 +58,9 @@ print(json.dumps({"done": done, "seconds": time.perf_counter() - start}), flush=
 """
 
 
-def _people(count: int, tag: str) -> str:
-    return "".join(json.dumps({"given_name": f"Ana María {tag}{i}", "family_name": "Pérez Quispe", "birthdate": "1988-03-14",
+def _people(count: int, process: int) -> str:
+    """Residents distinct within and across processes (a resident is the birth date and the set of name words)."""
+    return "".join(json.dumps({"given_name": f"Ana María p{process}r{i}", "family_name": "Pérez Quispe", "birthdate": "1988-03-14",
                                "museum_tier": "gold", "rx_eligible": "yes"}, ensure_ascii=False) + "\n" for i in range(count))
 
 
@@ -74,7 +75,7 @@ def _round(base: Path, registry_url: str, processes: int, mode: str, count: int,
     for n in range(processes):
         work = base / f"p{n}"
         work.mkdir()
-        (work / "people.jsonl").write_text(_people(count, f"{n}-"), encoding="utf-8")
+        (work / "people.jsonl").write_text(_people(count, n), encoding="utf-8")
         children.append(subprocess.Popen([sys.executable, "-c", CHILD, str(REPO), mode, str(city_dir), str(work),
                                           str(workers if mode == "issue" else count)],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))

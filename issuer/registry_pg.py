@@ -188,10 +188,10 @@ class PgRegistry:
             raise RegistryError("the open batch was closed by another process of this centre meanwhile",
                                 "run the same command again") from None
         except self._psycopg.errors.UniqueViolation as exc:
-            if exc.diag.constraint_name == "cards_pkey":
-                raise RegistryError("this card number is already in the registry", "use another card number") from None
-            raise RegistryError("this batch line is already in the registry",
-                                "another process may be issuing the same input file; let it finish, then rerun") from None
+            # Only a race reaches here (numbers and residents are looked up first): the same resident in two
+            # inputs issued by two processes of one desk at the same moment.
+            raise RegistryError("another process issued a card for the same resident at the same moment",
+                                "run the same command again: cards already made are recognised, none is issued twice") from None
 
     def _x(self, sql: str, params: tuple = ()) -> Any:
         with self._guard():

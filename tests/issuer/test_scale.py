@@ -59,7 +59,14 @@ def code_of(pub: Path, text: str) -> str:
 
 
 def test_migrations_apply_on_open_and_one_database_holds_one_city(postgres_url):
-    PgRegistry.create(postgres_url, b"s" * 32, 1024).close()
+    registry = PgRegistry.create(postgres_url, b"s" * 32, 1024)
+    with registry.transaction():
+        registry.add_issuing_key("k1", 0, 2**31)
+        registry.reserve_card(b"h" * 32, ("urn:cityid:id:1",), "2026-12-02", 2**31, "k1", 0.5)
+    with pytest.raises(IssuerError, match="same resident"), registry.transaction():  # a race, as two processes see it
+        registry.reserve_card(b"h" * 32, ("urn:cityid:id:1",), "2026-12-02", 2**31, "k1", 0.5)
+    assert registry.card_count() == 1
+    registry.close()
     with psycopg.connect(postgres_url) as db:
         assert [r[0] for r in db.execute("SELECT version FROM cityid_migrations")] == [v for v, _ in MIGRATIONS]
         db.execute("DROP TABLE cityid_migrations")  # as if made by a version before migrations were tracked
