@@ -14,7 +14,6 @@ from verifier_sdk import VerifiedCredential
 
 def show(card: VerifiedCredential) -> None:
     eligible = card.claims["rx_eligible"]
-    print("VALID city ID card")
     print(f"  Prescription discount: {'APPLIES' if eligible else 'does not apply'}")
 
 

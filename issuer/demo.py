@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -44,16 +45,29 @@ def run_demo(demo_dir: Path, now: datetime | None = None) -> int:
     valid = numbers[1]
     print(f"Demo city in {city_dir}: {report.issued + 1} cards in {cards_dir} (one revoked, one expired), "
           f"publication in {publication}.")
+    verify = _verify_command()
     print("Verify a card (the QR text is in each card folder; the PNGs can be scanned too):")
     for label, number, face, purpose in (("valid, bank desk", valid, "id", "bank"),
                                          ("valid, museum desk", valid, "perks", "museum"),
                                          ("revoked", revoked, "id", "bank"),
                                          ("expired", expired.card_number, "id", "bank")):
-        print(f"  # {label}\n  cityid-verify --trust {publication} --root-key {publication / 'root-key.pem'} "
+        print(f"  # {label}\n  {verify} --trust {publication} --root-key {publication / 'root-key.pem'} "
               f"--purpose {purpose} \"$(cat {cards_dir / number / (face + '.txt')})\"")
-    print(f"  # or scan the picture: cityid-verify --trust {publication} --root-key {publication / 'root-key.pem'} "
+    print(f"  # or scan the picture: {verify} --trust {publication} --root-key {publication / 'root-key.pem'} "
           f"--purpose bank {cards_dir / valid / 'front.png'}")
     return 0 if report.ok else 1
+
+
+def _verify_command() -> str:
+    """``cityid-verify`` as it can be typed here: the virtualenv's script unless that one is on PATH."""
+    script = Path(sys.executable).parent / "cityid-verify"  # not resolved: a venv's python is a symlink
+    found = shutil.which("cityid-verify")
+    if not script.exists() or (found and Path(found).resolve() == script.resolve()):
+        return "cityid-verify"
+    try:
+        return str(script.relative_to(Path.cwd()))  # e.g. .venv/bin/cityid-verify from the checkout
+    except ValueError:
+        return str(script)
 
 
 def _clear_earlier_demo(demo_dir: Path) -> None:

@@ -23,7 +23,7 @@ import re
 import zlib
 from typing import NamedTuple
 
-from ..errors import MalformedError, UnsupportedError, VerificationError
+from ..errors import CANNOT_CHECK, MalformedError, UnsupportedError, VerificationError
 from .base45 import b45decode, b45encode
 from .qr_dictionary import DICTIONARY
 from .strict import b64url_decode, b64url_encode
@@ -99,7 +99,7 @@ def unpack(text: str) -> QRParts:
         raise MalformedError("QR data: longer than any QR code holds")
     if not text.startswith(PREFIX):
         if _OTHER_VERSION.match(text):
-            raise UnsupportedError("QR data: unknown format version")
+            raise UnsupportedError("QR data: unknown format version", state=CANNOT_CHECK)  # newer cards: the desk's fault
         raise MalformedError("QR data: not a city ID code")
     try:
         return _unpack(b45decode(text[len(PREFIX) :]))
