@@ -201,12 +201,15 @@ class Token:
                 return library.get_token(token_label=label)
             except pkcs11.MultipleTokensReturned:
                 break
-            except pkcs11.NoSuchToken:
-                # SoftHSM2 skips a token whose file another process is rewriting at that instant (a login
-                # resets its counters); it rescans only when initialised again, which only a process with
-                # no session open may do.
+            except (pkcs11.NoSuchToken, pkcs11.GeneralError):
+                # SoftHSM2 skips (or fails to read) a token whose file another process is rewriting at that
+                # instant (a login resets its counters); it rescans only when initialised again, which only a
+                # process with no session open may do.
                 if Token._open or attempt == _TOKEN_LOOKUPS - 1:
                     break
+            except pkcs11.PKCS11Error as exc:
+                raise KeyStoreError(f"cannot read the HSM's tokens ({type(exc).__name__})",
+                                    "check the HSM and its PKCS#11 module, then run the command again") from None
                 time.sleep(0.05 * (attempt + 1))
                 library.reinitialize()
         raise KeyStoreError(f"no single token labelled {label!r} is present",
