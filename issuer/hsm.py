@@ -181,10 +181,7 @@ class Token:
                                 "check module-path in the pkcs11: URI and that the HSM's software is installed") from None
         token = self._find_token(library, uri.token)
         try:
-            try:
-                self.session = token.open(rw=True, user_pin=pin)
-            except pkcs11.UserAlreadyLoggedIn:  # login is per process and token: another session of ours holds it
-                self.session = token.open(rw=True)
+            self.session = self._open_session(token, pin)
         except (pkcs11.PinIncorrect, pkcs11.PinInvalid, pkcs11.PinLenRange):
             raise KeyStoreError(f"the HSM refused the PIN of token {uri.token!r}", f"check {pin_env}") from None
         except pkcs11.PinLocked:
@@ -193,6 +190,17 @@ class Token:
             raise KeyStoreError(f"cannot open a session on the HSM ({type(exc).__name__})",
                                 "check the token and its PKCS#11 module") from None
         Token._open += 1
+
+    def _open_session(self, token: Any, pin: str) -> Any:
+        for attempt in range(_TOKEN_LOOKUPS):
+            try:
+                return token.open(rw=True, user_pin=pin)
+            except self._p.UserAlreadyLoggedIn:  # login is per process and token: another session of ours holds it
+                return token.open(rw=True)
+            except self._p.GeneralError:  # SoftHSM2 reading a token file another process is rewriting: try again
+                if attempt == _TOKEN_LOOKUPS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def _find_token(self, library: Any, label: str) -> Any:
         pkcs11 = self._p
