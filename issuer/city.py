@@ -22,7 +22,7 @@ from .errors import ConfigError, IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
 from .files import make_private
 from .keys import KeyStore, check_new_passphrase, passphrase_from_env
-from .output import artwork, write_card_folder
+from .output import artwork, check_printable, write_card_folder
 from .publish import publish
 from .records import RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
@@ -172,6 +172,7 @@ class Issuer:
         today, expires_at = _today_and_expiry(self.config, at)
         try:
             person = check_record(dict(record), today, self.config.max_name_length)
+            check_printable(self.config, person)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
         if photo is not None and hasattr(person, "photo"):  # decoded from memory: never written to a file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from test_roundtrip import LATER, code_of, trust
 
 from issuer import Issuer, IssuerError
 from issuer.config import ConfigError, VaultConfig, default_config, from_json, to_json, validate
+from issuer.demo import sample_portrait
 from issuer.keys import load_secret, unseal
 from issuer.periodkeys import PERIOD_KEY_LABEL, PeriodKeys, default_key_store
 from issuer.reissue import attach_scans, enrolment_of, reissue, renew_expiring
@@ -28,7 +30,14 @@ from verifier_sdk import Verifier
 
 REPO = Path(__file__).resolve().parents[2]
 #: Stand-in photo bytes: a JPEG header and a pattern no ciphertext or SQLite page would hold by chance.
-PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8 + b"portrait-of-a-resident" * 20
+def _portrait() -> bytes:
+    """A real JPEG (the issuer decodes the photo it prints, so a stand-in header would be refused)."""
+    out = io.BytesIO()
+    sample_portrait(out, 5)
+    return out.getvalue()
+
+
+PHOTO = _portrait()
 SCAN = b"%PDF-1.7 scanned passport page of a resident " * 50
 
 
