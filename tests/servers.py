@@ -66,6 +66,19 @@ def _pg_bin() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc: no procps needed)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -134,7 +147,11 @@ class PostgresServer:
     def kill(self) -> None:
         """Crash the server (SIGKILL on the postmaster and every backend)."""
         if self.process and self.process.poll() is None:
-            subprocess.run(["pkill", "-KILL", "-P", str(self.process.pid)], check=False)
+            for child in _children(self.process.pid):  # the backends, as a power cut would take them
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=30)
         # Backends orphaned by the kill exit on their own once the postmaster is gone; wait for the port.
