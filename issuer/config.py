@@ -13,12 +13,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from verifier_sdk.format.statuslist import max_entries
+
 from .errors import ConfigError, IssuerError
 from .files import write_atomic
 from .hsm import parse_uri
 from .registry_pg import check_url
 
 CONFIG_FILE = "city.json"
+#: The most 2-bit entries a status list may have so that its token fits the verifier's cap whatever is revoked.
+MAX_STATUS_LIST_ENTRIES = max_entries(2)
 CONFIG_FORMAT = 1
 
 #: Claims the issuer can fill from an enrolment record (plus any age_over_NN).
@@ -75,6 +79,8 @@ class CityConfig:
     status_list_lifetime_hours: int = 72
     #: How long one issuing key may sign before it must be rotated.
     key_issuing_days: int = 365
+    #: A signed trust bundle expires this long after the root signs it: a little over the yearly root ceremony.
+    bundle_lifetime_days: int = 400
     max_name_length: int = 100
     card_title: str = "Municipal ID"
     #: Extra fonts for printed names (``path`` or ``path#face`` of a .ttc), tried before the Noto chain.
@@ -151,8 +157,11 @@ def validate(config: CityConfig) -> CityConfig:
         vcts.add(face.vct)
     if not (1 <= config.validity_days <= 20 * 365):
         raise ConfigError("validity_days must be between 1 and 7300", "fix city.json")
-    if not (16 <= config.status_list_capacity <= 2**24) or config.status_list_capacity % 8:
-        raise ConfigError("status_list_capacity must be a multiple of 8 between 16 and 2**24", "fix city.json")
+    if not (16 <= config.status_list_capacity <= MAX_STATUS_LIST_ENTRIES) or config.status_list_capacity % 8:
+        # Larger lists could outgrow the verifier's token cap once enough cards are revoked.
+        raise ConfigError(f"status_list_capacity must be a multiple of 8 between 16 and {MAX_STATUS_LIST_ENTRIES}", "fix city.json")
+    if not (1 <= config.bundle_lifetime_days <= 3 * 365):
+        raise ConfigError("bundle_lifetime_days must be between 1 and 1095", "fix city.json")
     if not (0.05 <= config.status_list_fill <= 0.9):
         raise ConfigError("status_list_fill must be between 0.05 and 0.9", "fix city.json")
     if not isinstance(config.card_fonts, tuple) or not all(isinstance(f, str) and f for f in config.card_fonts):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from .city import Issuer
+from .city import Issuer, demo_root_key_path
 from .config import CONFIG_FILE, load
 from .errors import IssuerError
 
@@ -67,7 +67,7 @@ def run_demo(demo_dir: Path, now: datetime | None = None) -> int:
         city.publish(publication, now=now)
     valid = numbers[1]
     print(f"Demo city in {city_dir}: {report.issued + 1} cards in {cards_dir} (one revoked, one expired), "
-          f"publication in {publication}.")
+          f"publication in {publication}; its root key is kept apart in {demo_root_key_path(city_dir)}.")
     verify = _verify_command()
     print("Verify a card (the QR text is in each card folder; the PNGs can be scanned too):")
     for label, number, face, purpose in (("valid, bank desk", valid, "id", "bank"),

@@ -349,7 +349,6 @@ class TokenKeyStore:
                                 "a second centre joins with a copy of the city folder instead of `init`; "
                                 "a new city needs its own token")
         store.token.new_secret(REGISTRY_SECRET_LABEL)
-        store.create_root_key()
         return store
 
     def close(self) -> None:

@@ -59,6 +59,9 @@ CREATE TABLE batch_cards (
     card_hash BYTEA NOT NULL UNIQUE, out_no INTEGER NOT NULL, done BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (batch, resident));
 """),
+    (2, """
+ALTER TABLE issuing_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'card' CHECK (role IN ('card', 'status'));
+"""),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -240,16 +243,20 @@ class PgRegistry:
         self._x("INSERT INTO meta VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
 
     # -- issuing keys
-    def add_issuing_key(self, kid: str, not_before: int, not_after: int, alg: str = "ES256") -> None:
-        self._x("INSERT INTO issuing_keys (kid, alg, not_before, not_after) VALUES (%s, %s, %s, %s)",
-                (kid, alg, not_before, not_after))
+    def add_issuing_key(self, kid: str, not_before: int, not_after: int, alg: str = "ES256", role: str = "card") -> None:
+        self._x("INSERT INTO issuing_keys (kid, alg, not_before, not_after, role) VALUES (%s, %s, %s, %s, %s)",
+                (kid, alg, not_before, not_after, role))
 
     def issuing_keys(self) -> list[IssuingKeyRow]:
-        rows = self._x("SELECT kid, alg, not_before, not_after, retired_at, withdrawn FROM issuing_keys "
-                       "ORDER BY CAST(substr(kid, 2) AS INTEGER)").fetchall()
-        return [IssuingKeyRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+        rows = self._x("SELECT kid, alg, not_before, not_after, retired_at, withdrawn, role FROM issuing_keys "
+                       "ORDER BY role, CAST(substr(kid, 2) AS INTEGER)").fetchall()
+        return [IssuingKeyRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
 
+    issuing_key_row = Registry.issuing_key_row
     current_key = Registry.current_key
+
+    def withdraw_key(self, kid: str) -> None:
+        self._x("UPDATE issuing_keys SET withdrawn = TRUE WHERE kid = %s", (kid,))
 
     def retire_key(self, kid: str, retired_at: int, not_after: int, withdrawn: bool) -> None:
         self._x("UPDATE issuing_keys SET retired_at = %s, not_after = %s, withdrawn = %s WHERE kid = %s",

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import CityConfig
-from .hsm import TokenKeyStore, is_token_uri, pin_from_env_or_prompt
+from .errors import KeyStoreError
+from .hsm import TokenKeyStore, is_token_uri, parse_uri, pin_from_env_or_prompt
 from .keys import KeyStore
 from .registry import Registry
 from .registry_pg import PgRegistry, is_postgres_url
@@ -20,6 +21,18 @@ from .registry_pg import PgRegistry, is_postgres_url
 
 def uses_token(config: CityConfig) -> bool:
     return is_token_uri(config.key_store)
+
+
+def check_root_token(where: str | Path | None) -> str | None:
+    """Where an HSM city's root key is made: a token named by its URI, or (None) the city's own token."""
+    if where is None:
+        return None
+    if not is_token_uri(str(where)):
+        raise KeyStoreError("in a city whose keys are in an HSM the root key is made in a token too",
+                            "name the root token as --root-key 'pkcs11:token=LABEL?module-path=...', "
+                            "or omit --root-key to keep it in the city's token")
+    parse_uri(str(where))
+    return str(where)
 
 
 def create_keys(city_dir: Path, config: CityConfig, passphrase: bytes | None) -> Any:

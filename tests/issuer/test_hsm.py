@@ -34,6 +34,7 @@ def test_pin_never_from_anywhere_but_env_or_prompt(monkeypatch):
 
 def test_keys_are_made_in_the_token_and_sign_es256(hsm_token, softhsm):
     store = TokenKeyStore.create(hsm_token, softhsm.pin)
+    store.create_root_key()  # in the city's own token
     key = store.new_issuing_key("k1")
     token = sign({"typ": "test", "kid": "k1"}, {"hello": "world"}, key, "ES256")
     public = key.public_key()
@@ -58,6 +59,7 @@ def test_private_keys_cannot_leave_the_token(hsm_token, softhsm):
     from pkcs11 import Attribute, ObjectClass
 
     store = TokenKeyStore.create(hsm_token, softhsm.pin)
+    store.create_root_key()
     key = store.new_issuing_key("k1")
     with pytest.raises(KeyStoreError, match="cannot be exported"):
         key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -87,7 +89,7 @@ def test_wrong_pin_and_wrong_token_are_clear_errors(hsm_token, softhsm):
 
 
 def test_a_token_holds_one_city(hsm_token, softhsm):
-    TokenKeyStore.create(hsm_token, softhsm.pin).close()
+    TokenKeyStore.create(hsm_token, softhsm.pin).new_issuing_key("k1")
     with pytest.raises(KeyStoreError, match="already holds a city"):
         TokenKeyStore.create(hsm_token, softhsm.pin)
 
@@ -107,7 +109,7 @@ def test_root_key_on_a_token_of_its_own(softhsm, monkeypatch):
     # SoftHSM2 lists the tokens that exist when a process first loads it: make all three first.
     city_uri, root_uri, other = (softhsm.init_token(label) for label in ("city", "root", "other-root"))
     monkeypatch.setenv("CITYID_ROOT_PIN", softhsm.pin)
-    store = TokenKeyStore(city_uri, softhsm.pin)
+    store = TokenKeyStore.create(city_uri, softhsm.pin)
     root = store.create_root_key(root_uri)
     assert parse_uri(store.root_written_to) == parse_uri(root_uri)
     assert not store.token.has_key("cityid-root")  # no root private key in the city's token
@@ -118,7 +120,7 @@ def test_root_key_on_a_token_of_its_own(softhsm, monkeypatch):
     verify_signature(CompactJWS.split(signed), "ES256", again.root_public_key())
     with pytest.raises(KeyStoreError, match="no key labelled"):
         again.root_key()  # the city's own token holds no root
-    TokenKeyStore(other, softhsm.pin).create_root_key()  # left open: a second session in this process still works
+    TokenKeyStore.create(other, softhsm.pin).create_root_key()  # left open: a second session here still works
     with pytest.raises(KeyStoreError, match="not this city's root"):
         again.root_key(other)
     with pytest.raises(KeyStoreError, match="made in a token too"):

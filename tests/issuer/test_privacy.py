@@ -60,7 +60,8 @@ def test_registry_and_city_folder_hold_no_personal_data(backend, tmp_path, monke
     monkeypatch.setenv("CITYID_PASSPHRASE", PASSPHRASE)
     server = request.getfixturevalue("postgres_server") if backend == "postgresql" else None
     url = server.new_database() if server else ""
-    city = Issuer.init(tmp_path / "city", issuer="https://id.example.gov", now=NOW, registry=url)
+    city = Issuer.init(tmp_path / "city", issuer="https://id.example.gov", now=NOW, registry=url,
+                       root_key_out=tmp_path / "usb" / "root.pem")
     report = city.issue_batch(write_jsonl(tmp_path / "people.jsonl", PEOPLE), tmp_path / "out",
                               now=NOW, workers=2, progress=False)
     assert report.issued == len(PEOPLE)
@@ -84,9 +85,14 @@ def test_registry_and_city_folder_hold_no_personal_data(backend, tmp_path, monke
 
 def test_keys_are_encrypted_and_need_the_passphrase(secure_city, monkeypatch):
     keys = secure_city.dir / "keys"
-    for sealed in keys.iterdir():
+    root = secure_city.dir.parent / "usb" / "root.pem"  # named by the operator, outside the city folder
+    for sealed in [*(p for p in keys.iterdir() if p.name != "root-key.pub"), root]:
         assert b'"kdf": "scrypt"' in sealed.read_bytes() and b"PRIVATE KEY" not in sealed.read_bytes()
         assert sealed.stat().st_mode & 0o077 == 0
+    # The city folder holds no root private key: only its public half.
+    assert not (keys / "root.pem").exists() and root.read_bytes() not in b"".join(
+        p.read_bytes() for p in secure_city.dir.rglob("*") if p.is_file())
+    assert (keys / "root-key.pub").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
     secure_city.close()
     monkeypatch.delenv("CITYID_PASSPHRASE")
     with pytest.raises(IssuerError, match="passphrase"):

@@ -103,27 +103,36 @@ def test_registry_url_is_checked(tmp_path, postgres_server, hsm_token):
     Issuer.init(tmp_path / "e", key_store=hsm_token, registry=postgres_server.new_database()).close()
 
 
-def test_city_in_a_token_and_postgres_issues_rotates_withdraws_and_publishes(tmp_path, hsm_token, postgres_url):
+def test_city_in_a_token_and_postgres_rotates_withdraws_and_holds_the_root_ceremony(tmp_path, softhsm, monkeypatch,
+                                                                                    postgres_url):
+    """Card and status keys in the city's token, the root in an offline root token; every card verifies."""
+    city_uri, root_uri = softhsm.init_token("city"), softhsm.init_token("root")
+    monkeypatch.setenv("CITYID_ROOT_PIN", softhsm.pin)
     city_dir = tmp_path / "city"
-    with Issuer.init(city_dir, key_store=hsm_token, registry=postgres_url, now=NOW) as city:
+    with Issuer.init(city_dir, key_store=city_uri, root_key_out=root_uri, registry=postgres_url, now=NOW) as city:
         first = city.issue_batch(write_jsonl(tmp_path / "a.jsonl", rows(6, "a")), tmp_path / "out-a", now=NOW,
                                  workers=2, progress=False)  # workers open their own token sessions
         assert first.ok and first.issued == 6, first.failed
         assert city.rotate_key(now=NOW) == "k2"
-        second = city.issue_batch(write_jsonl(tmp_path / "b.jsonl", rows(3, "b")), tmp_path / "out-b", now=NOW,
-                                  workers=1, progress=False)
+        with pytest.raises(IssuerError, match="not in the root-signed trust bundle"):
+            city.issue_batch(write_jsonl(tmp_path / "b.jsonl", rows(3, "b")), tmp_path / "out-b", now=NOW,
+                             workers=1, progress=False)
+        city.sign_bundle(root_uri, now=NOW)  # the ceremony: the root token is plugged in
+        second = city.issue_batch(tmp_path / "b.jsonl", tmp_path / "out-b", now=NOW, workers=1, progress=False)
         assert second.ok and second.issued == 3
         pub = city.publish(tmp_path / "pub", now=NOW)
     folders_a, folders_b = sorted((tmp_path / "out-a").iterdir()), sorted((tmp_path / "out-b").iterdir())
     assert len(verify_all(pub, folders_a + folders_b)) == 9
-    # No private key anywhere outside the token: the city folder is city.json (and the lock file).
-    assert sorted(p.name for p in city_dir.iterdir()) in (["city.json"], [".lock", "city.json"])
+    # No private key anywhere outside the tokens, and the root's private key not even in the city's token.
+    assert not (city_dir / "keys").exists()
     for path in [*city_dir.rglob("*"), *tmp_path.rglob("*.txt"), *pub.rglob("*")]:
         if path.is_file():
             assert b"PRIVATE KEY" not in path.read_bytes()
-    # Withdrawal: a compromised k2 fails every card it signed, k1's cards stay valid.
     with Issuer.open(city_dir) as city:
+        assert not city.keys.token.has_key("cityid-root")
+        # Withdrawal: a compromised k2 fails every card it signed, k1's cards stay valid.
         assert city.rotate_key(compromised=True, now=NOW) == "k3"
+        city.sign_bundle(root_uri, now=NOW)
         pub = city.publish(tmp_path / "pub", now=NOW)
     assert code_of(pub, (folders_b[0] / "id.txt").read_text()) != "valid"
     assert code_of(pub, (folders_a[0] / "id.txt").read_text()) == "valid"

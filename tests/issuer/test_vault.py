@@ -48,7 +48,7 @@ def vault_config(**vault):
 @pytest.fixture
 def vault_city(tmp_path, monkeypatch):
     monkeypatch.setenv("CITYID_PASSPHRASE", PASSPHRASE)
-    with Issuer.init(tmp_path / "city", now=NOW, config=vault_config()) as city:
+    with Issuer.init(tmp_path / "city", now=NOW, config=vault_config(), root_key_out=tmp_path / "usb" / "root.pem") as city:
         yield city
 
 
@@ -206,7 +206,8 @@ def test_renew_cards_close_to_expiry(vault_city, tmp_path):
 
 def test_retention_shreds_at_publish(tmp_path, monkeypatch):
     monkeypatch.setenv("CITYID_PASSPHRASE", PASSPHRASE)
-    with Issuer.init(tmp_path / "city", now=NOW, config=vault_config(retention_days=40)) as city:
+    with Issuer.init(tmp_path / "city", now=NOW, config=vault_config(retention_days=40),
+                     root_key_out=tmp_path / "usb" / "root.pem") as city:
         march = city.issue_card(PEOPLE[0], now=NOW)
         april = city.issue_card(PEOPLE[1], now=NOW + timedelta(days=31))
         city.publish(tmp_path / "pub", now=NOW + timedelta(days=40))  # 2026-04-10: March began 40 days ago, kept
@@ -275,7 +276,7 @@ def cli(*args, stdin: str = "", env_extra=None):
 
 def test_cli_vault_commands_and_destroy_all(tmp_path):
     city = tmp_path / "city"
-    assert cli("init", city, "--vault").returncode == 0
+    assert cli("init", city, "--vault", "--root-key", tmp_path / "usb" / "root.pem").returncode == 0
     people = write_jsonl(tmp_path / "people.jsonl", PEOPLE[:3])
     assert cli("issue", city, "--input", people, "--out", tmp_path / "out", "--workers", "1").returncode == 0
     numbers = sorted(p.name for p in (tmp_path / "out").iterdir())
