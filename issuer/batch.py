@@ -100,6 +100,7 @@ class _Planner:
         self.journal = self.registry.journal_rows(batch)
         self.kid = self.registry.current_key().kid
         self.usable_kids = {k.kid for k in self.registry.issuing_keys() if not k.withdrawn}
+        self.faces = tuple(face.name for face in city.config.faces)
         self.vcts = tuple(face.vct for face in city.config.faces)
         self.finished_lines: list[int] = []
 
@@ -140,10 +141,10 @@ class _Planner:
         card_hash = self.registry.card_hash(number)
         if self.registry.has_card(card_hash):
             raise RowError("card_number is already issued (earlier batch or earlier line)")
-        list_no, idx = self.registry.reserve_card(card_hash, self.vcts, self.today.isoformat(), self.expires_at,
-                                                  self.kid, self.city.config.status_list_fill)
+        status = self.registry.reserve_card(card_hash, self.faces, self.vcts, self.today.isoformat(), self.expires_at,
+                                            self.kid, self.city.config.status_list_fill)
         self.registry.journal_add(self.batch, line, row_hash, card_hash)
-        return Job(line, record, CardParams(number, list_no, idx, self.today, self.expires_at, self.kid))
+        return Job(line, record, CardParams(number, status, self.today, self.expires_at, self.kid))
 
     def _new_number(self, line: int) -> str:
         for attempt in range(MAX_NUMBER_ATTEMPTS):
@@ -168,7 +169,9 @@ class _Planner:
         if kid not in self.usable_kids:  # its key was withdrawn meanwhile: sign with the current one
             kid = self.kid
             self.registry.set_card_kid(card_hash, kid)
-        return Job(line, record, CardParams(number, card.list_no, card.idx, date.fromisoformat(card.issued_on),
+        if set(card.faces) != set(self.faces):  # reserved by an older version or under other faces
+            raise RowError("interrupted card was reserved for other card faces; issue it again in a new batch")
+        return Job(line, record, CardParams(number, card.faces, date.fromisoformat(card.issued_on),
                                             card.expires_at, kid))
 
 
@@ -192,7 +195,7 @@ def run_batch(city: "Issuer", input_path: Path, out_dir: Path, *, today: date, e
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)
     planner = _Planner(city, batch_id(city.registry, input_path), out_dir, today, expires_at, report)
-    rows = read_rows(input_path, today, city.config.max_name_length)
+    rows = read_rows(input_path, today, city.config.max_name_length, city.config.gender_options)
     bar = Progress(_count_lines(input_path), enabled=progress)
 
     def finish(results: list[tuple[int, str | None]]) -> None:

@@ -32,7 +32,7 @@ def expires_on(expires_at: int) -> date:
 
 def artwork(config: CityConfig, record: PersonRecord, params: CardParams, faces: dict[str, str]) -> CardArtwork:
     symbols = [make_symbol(faces[face.name], face.label or face.name, config.qr_mask) for face in config.faces]
-    fields = PrintedFields(record.given_name, record.family_name, params.card_number, expires_on(params.expires_at))
+    fields = PrintedFields(record.given_name or "", record.family_name or "", params.card_number, expires_on(params.expires_at))
     return render_card(fields, symbols, title=config.card_title, issuer_host=urlsplit(config.issuer).hostname or "",
                        font_path=config.card_font)
 

@@ -17,7 +17,8 @@ from typing import Any, Iterator
 
 from . import cardnumber
 
-FIELDS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible")
+FIELDS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible", "gender")
+#: Required columns; a resident with one name leaves given_name or family_name empty.
 REQUIRED = ("given_name", "family_name", "birthdate")
 MAX_LINE_BYTES = 4096
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -36,22 +37,30 @@ class RowError(ValueError):
 class PersonRecord:
     """One resident's enrolment data, checked.  Lives in memory only; never written to the registry."""
 
-    given_name: str
-    family_name: str
+    given_name: str | None  # a resident with one name has only one of the two, carried exactly
+    family_name: str | None
     birthdate: date
     card_number: str | None = None
     museum_tier: str | None = None
     rx_eligible: bool = False
+    gender: str | None = None  # self-designated, optional, one of the city's gender_options
+
+    @property
+    def names(self) -> str:
+        """Every printed name character (for font checks)."""
+        return (self.given_name or "") + (self.family_name or "")
 
     def canonical(self) -> bytes:
         """Stable bytes for the keyed row hash that lets a rerun recognise this row."""
-        return json.dumps([self.given_name, self.family_name, self.birthdate.isoformat(), self.card_number,
-                           self.museum_tier, self.rx_eligible], ensure_ascii=False).encode("utf-8")
+        values = [self.given_name, self.family_name, self.birthdate.isoformat(), self.card_number,
+                  self.museum_tier, self.rx_eligible] + ([self.gender] if self.gender else [])
+        return json.dumps(values, ensure_ascii=False).encode("utf-8")
 
 
-def check_name(value: Any, field: str, max_length: int) -> str:
+def check_name(value: Any, field: str, max_length: int) -> str | None:
+    """A checked name, or None when empty (the resident has no such name)."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise RowError(f"{field} is missing")
+        return None
     if not isinstance(value, str):
         raise RowError(f"{field} must be text")
     name = unicodedata.normalize("NFC", value.strip())
@@ -80,10 +89,22 @@ def check_birthdate(value: Any, today: date) -> date:
     return born
 
 
-def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100) -> PersonRecord:
+def check_gender(value: Any, options: tuple[str, ...]) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    chosen = {option.lower(): option for option in options}.get(value.strip().lower()) if isinstance(value, str) else None
+    if chosen is None:
+        raise RowError(f"gender must be empty or one of {', '.join(options)}")
+    return chosen
+
+
+def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100,
+                 gender_options: tuple[str, ...] = ("F", "M", "X")) -> PersonRecord:
     """A checked record from one row's fields, or RowError with a value-free reason."""
     given = check_name(fields.get("given_name"), "given_name", max_name_length)
     family = check_name(fields.get("family_name"), "family_name", max_name_length)
+    if given is None and family is None:
+        raise RowError("name is missing (given_name or family_name; a resident with one name fills either)")
     born = check_birthdate(fields.get("birthdate"), today)
     number = fields.get("card_number")
     if number in (None, ""):
@@ -106,7 +127,7 @@ def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100
         eligible = rx is not None and rx.strip().lower() in _TRUE
     else:
         raise RowError("rx_eligible must be true or false")
-    return PersonRecord(given, family, born, number, tier, eligible)
+    return PersonRecord(given, family, born, number, tier, eligible, check_gender(fields.get("gender"), gender_options))
 
 
 @dataclass(frozen=True)
@@ -118,7 +139,8 @@ class InputRow:
     error: str | None
 
 
-def read_rows(path: Path, today: date, max_name_length: int = 100) -> Iterator[InputRow]:
+def read_rows(path: Path, today: date, max_name_length: int = 100,
+              gender_options: tuple[str, ...] = ("F", "M", "X")) -> Iterator[InputRow]:
     """Rows of a CSV (with header) or JSON Lines file, by 1-based line number; blank lines are skipped."""
     path = Path(path)
     with open(path, "rb") as fh:
@@ -154,7 +176,7 @@ def read_rows(path: Path, today: date, max_name_length: int = 100) -> Iterator[I
             yield InputRow(number, None, error)
             continue
         try:
-            yield InputRow(number, check_record(fields, today, max_name_length), None)
+            yield InputRow(number, check_record(fields, today, max_name_length, gender_options), None)
         except RowError as exc:
             yield InputRow(number, None, str(exc))
 

@@ -70,7 +70,7 @@ def test_cityid_verify_serve_runs_a_desk(issued_city, tmp_path):
         else:
             pytest.fail("the server did not start: " + process.stderr.read1().decode(errors="replace"))
         assert status["purpose"] == "museum" and status["freshness"] == "fresh"
-        text = (issued_city.folders["valid"] / "perks.txt").read_text()
+        text = (issued_city.folders["valid"] / "culture.txt").read_text()
         request = urllib.request.Request(f"{base}/api/verify", data=json.dumps({"qr": text}).encode(), headers={"Content-Type": "application/json"})
         body = json.load(urllib.request.urlopen(request, timeout=5))
         assert body["valid"] is True and set(body["claims"]) <= {"museum_tier", "age_over_65"}
@@ -82,8 +82,8 @@ def test_cityid_verify_serve_runs_a_desk(issued_city, tmp_path):
 
 @pytest.mark.parametrize(("script", "face", "expected", "hidden"), [
     ("bank_teller.py", "id", "Wiśniewska-Obi", ()),
-    ("museum_desk.py", "perks", "Membership tier: gold", ("Zofia", "Wiśniewska")),
-    ("pharmacy.py", "perks", "Prescription discount: APPLIES", ("Zofia", "gold")),
+    ("museum_desk.py", "culture", "Membership tier: gold", ("Zofia", "Wiśniewska")),
+    ("pharmacy.py", "culture", "Prescription discount: APPLIES", ("Zofia", "gold")),
 ])
 def test_examples(issued_city, script, face, expected, hidden):
     publication = issued_city.publication

@@ -29,7 +29,7 @@ def test_flipped_bit_in_every_position_of_the_qr_binary(desk, limits):
     *same* SD-JWT.  That is accepted below only when the decoded credential is byte-identical.
     """
     allowed = {"malformed", "unsupported", "untrusted_issuer", "unknown_key", "bad_signature", "disclosure_invalid"}
-    for face, purpose in (("perks", "museum"), ("id", "bank")):
+    for face, purpose in (("culture", "museum"), ("id", "bank")):
         text = desk.qr(face)
         verifier = Verifier(desk.trust(), purpose)
         card = decode_qr(text)
@@ -65,7 +65,7 @@ def test_flipped_bit_in_the_qr_text_characters(desk, expect):
 def test_truncated_qr_text(desk, expect):
     """Every prefix of a real card's QR text (a scanner that stopped early) is malformed."""
     verifier = Verifier(desk.trust(), "museum")
-    for face in ("perks", "id"):
+    for face in ("culture", "id"):
         text = desk.qr(face)
         for length in range(len(text)):
             expect("malformed", lambda: verifier.verify(text[:length], now=desk.now), seconds=1)

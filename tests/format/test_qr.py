@@ -32,9 +32,9 @@ def _status() -> dict:
     return {"status_list": {"idx": 100000 + secrets.randbelow(900000), "uri": f"{ISSUER}/status/1"}}
 
 
-def perks_claims() -> dict:
+def culture_claims() -> dict:
     return {
-        "iss": ISSUER, "vct": "urn:cityid:perks:1", "exp": 1000000000 + secrets.randbelow(10**9), "status": _status(),
+        "iss": ISSUER, "vct": "urn:cityid:culture:1", "exp": 1000000000 + secrets.randbelow(10**9), "status": _status(),
         "age_over_18": True, "age_over_21": True, "age_over_65": False, "museum_tier": "gold", "rx_eligible": True,
     }  # fmt: skip
 
@@ -121,7 +121,7 @@ def test_round_trip_odd_but_legal_strings(sd_jwt: str) -> None:
 
 
 def test_key_binding_is_kept_apart_from_the_last_disclosure() -> None:
-    plain = face(perks_claims())
+    plain = face(culture_claims())
     bound = with_key_binding(plain)
     assert decode_qr(encode_qr(bound)) == bound
     assert decode_qr(encode_qr(plain)) == plain
@@ -175,7 +175,7 @@ def test_missing_prefix(text: str) -> None:
     assert type(info.value) is MalformedError
 
 
-@pytest.mark.parametrize("prefix", ["CID2:", "CID0:", "CID10:", "CIDX:"])
+@pytest.mark.parametrize("prefix", ["CID3:", "CID0:", "CID10:", "CIDX:"])
 def test_other_format_version_is_unsupported(prefix: str) -> None:
     with pytest.raises(UnsupportedError, match="version"):
         decode_qr(prefix + b45encode(VALID_BODY))
@@ -221,7 +221,7 @@ def test_empty_packing() -> None:
 
 def test_unknown_flags() -> None:
     with pytest.raises(MalformedError, match="flags"):
-        decode_qr(packed(b"\x02" + VALID_BODY[1:]))
+        decode_qr(packed(b"\x04" + VALID_BODY[1:]))
 
 
 def test_truncated_compressed_data() -> None:
@@ -230,7 +230,7 @@ def test_truncated_compressed_data() -> None:
 
 
 def test_truncated_qr_text_of_a_real_face() -> None:
-    text = encode_qr(face(perks_claims()))
+    text = encode_qr(face(culture_claims()))
     for cut in range(len(PREFIX), len(text)):
         with pytest.raises(MalformedError):
             decode_qr(text[:cut])
@@ -329,7 +329,7 @@ def test_any_text_raises_only_verification_errors(text: str) -> None:
             pass
 
 
-DAMAGEABLE = encode_qr(face(perks_claims()))
+DAMAGEABLE = encode_qr(face(culture_claims()))
 
 
 @settings(max_examples=300)
@@ -355,7 +355,7 @@ def qr_version(text: str) -> int:
 
 def test_perks_face_fits_version_10() -> None:
     for _ in range(10):
-        text = encode_qr(face(perks_claims()))
+        text = encode_qr(face(culture_claims()))
         assert qr_version(text) <= 10
 
 
@@ -397,7 +397,7 @@ def test_printed_code_reads_back_through_a_real_scanner_library() -> None:
 
 def test_key_binding_jwk_and_disclosures_compress() -> None:
     # A device presentation (cnf + KB-JWT) still packs smaller than its plain text.
-    claims = perks_claims() | {"cnf": {"jwk": public_key_to_jwk(HOLDER_KEY.public_key())}}
+    claims = culture_claims() | {"cnf": {"jwk": public_key_to_jwk(HOLDER_KEY.public_key())}}
     claims["museum_tier"] = Disclosable("gold")
     payload, disclosures = build_payload(claims)
     sd_jwt = with_key_binding(sign(HEADER, payload, ISSUER_KEY, "ES256") + "~" + disclosures[0].encoded + "~")

@@ -15,7 +15,7 @@ from verifier_sdk.format.qr import encode_qr
 
 zxingcpp = pytest.importorskip("zxingcpp")
 
-# Faces of the sizes cards carry: a short perks-like text and a long id-like one.
+# Faces of the sizes cards carry: a short culture-like text and a long id-like one.
 TEXTS = [encode_qr("eyJhbGciOiJFUzI1NiJ9." + "eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUuZ292In0" * k + ".c2ln~") for k in (1, 4)]
 
 
@@ -49,7 +49,7 @@ def _modules_from_svg(svg: str, size: int) -> tuple[bytes, ...]:
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_svg_path_draws_exactly_the_modules(text):
-    symbol = cards.make_symbol(text, "perks")
+    symbol = cards.make_symbol(text, "culture")
     assert _modules_from_svg(symbol.svg, symbol.size) == symbol.modules
 
 
@@ -68,7 +68,7 @@ def test_png_holds_the_canvas_pixels_at_300_dpi():
 
 
 def test_cards_share_templates_but_not_content():
-    symbols = [cards.make_symbol(t, label) for t, label in zip(TEXTS, ("id", "perks"))]
+    symbols = [cards.make_symbol(t, label) for t, label in zip(TEXTS, ("id", "culture"))]
     art = [cards.render_card(cards.PrintedFields(g, "Pérez", "100000000008", date(2031, 1, 1)), symbols,
                              title="Municipal ID", issuer_host="id.example.gov") for g in ("Ana", "Zoë")]
     assert art[0].front_png != art[1].front_png and art[0].back_png == art[1].back_png

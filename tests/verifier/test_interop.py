@@ -16,7 +16,7 @@ from sd_jwt.holder import SDJWTHolder  # noqa: E402
 from sd_jwt.issuer import SDJWTIssuer  # noqa: E402
 from sd_jwt.verifier import SDJWTVerifier  # noqa: E402
 
-from factory import NOW, PERKS, PERSON, YEAR, Disclosable  # noqa: E402
+from factory import NOW, CULTURE, PERSON, YEAR, Disclosable  # noqa: E402
 from verifier_sdk import Purpose, TrustStore, Verifier, decode_qr, encode_qr  # noqa: E402
 from verifier_sdk.errors import BadSignatureError, DisclosureInvalidError, KeyBindingInvalidError  # noqa: E402
 from verifier_sdk.format import jws  # noqa: E402
@@ -85,14 +85,14 @@ def test_their_sd_jwt_tampered_disclosure_rejected():
         Verifier(our_trust(key), purpose=EVERYTHING).verify("~".join(parts), now=NOW)
 
 
-@pytest.mark.parametrize("face", ["perks", "id"])
+@pytest.mark.parametrize("face", ["culture", "id"])
 def test_our_cards_verify_with_them(city, face):
     card = city.card(face)
     decoded = decode_qr(encode_qr(card))
     public = JWK.from_json(json.dumps(jws.public_key_to_jwk(city.keys["k1"].public_key())))
     payload = SDJWTVerifier(decoded, lambda iss, header: public).get_verified_payload()
     assert payload["iss"] == city.issuer
-    expected = PERKS if face == "perks" else PERSON
+    expected = CULTURE if face == "culture" else PERSON
     assert {k: payload[k] for k in expected} == expected
 
 
