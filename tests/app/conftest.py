@@ -45,6 +45,7 @@ def cards(city) -> dict[str, str]:
     return {
         "id": encode_qr(city.card("id", exp=exp)),
         "culture": encode_qr(city.card("culture", exp=exp)),
+        "rx": encode_qr(city.card("rx", exp=exp)),
         "revoked": encode_qr(city.card("culture", exp=exp, idx=REVOKED_IDX)),
         "suspended": encode_qr(city.card("id", exp=exp, idx=SUSPENDED_IDX)),
         "expired": encode_qr(city.card("culture", exp=int(time.time()) - 86400)),

@@ -24,7 +24,7 @@ def test_museum_never_sees_a_name(make_app, cards):
     client = make_app("museum").test_client()
     body = client.post("/api/verify", json={"qr": cards["culture"]}).get_json()
     assert body["valid"] is True
-    assert body["claims"] == {"museum_tier": "gold", "age_over_65": False}
+    assert body["claims"] == {"museum_tier": "gold", "age_over_18": True, "age_over_21": True, "age_over_65": False}
     page = client.post("/verify", data={"qr": cards["culture"]}).get_data(as_text=True)
     assert "Membership tier" in page and "gold" in page and "Okonkwo" not in page
     refused = client.post("/api/verify", json={"qr": cards["id"]}).get_json()
@@ -32,8 +32,8 @@ def test_museum_never_sees_a_name(make_app, cards):
 
 
 def test_pharmacy_sees_only_its_claim(make_app, cards):
-    body = make_app("pharmacy").test_client().post("/api/verify", json={"qr": cards["culture"]}).get_json()
-    assert body["claims"] == {"rx_eligible": True}
+    body = make_app("pharmacy").test_client().post("/api/verify", json={"qr": cards["rx"]}).get_json()
+    assert body["claims"] == {"rx_eligible": True, "rx_bin": "610591", "rx_pcn": "CITYRX", "rx_group": "MUNIRX01"}
 
 
 @pytest.mark.parametrize(("card", "code", "purpose"), [

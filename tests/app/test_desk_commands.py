@@ -73,7 +73,7 @@ def test_cityid_verify_serve_runs_a_desk(issued_city, tmp_path):
         text = (issued_city.folders["valid"] / "culture.txt").read_text()
         request = urllib.request.Request(f"{base}/api/verify", data=json.dumps({"qr": text}).encode(), headers={"Content-Type": "application/json"})
         body = json.load(urllib.request.urlopen(request, timeout=5))
-        assert body["valid"] is True and set(body["claims"]) <= {"museum_tier", "age_over_65"}
+        assert body["valid"] is True and set(body["claims"]) <= {"museum_tier", "age_over_18", "age_over_21", "age_over_65"}
         assert (tmp_path / "instance" / "root-key.pem").is_file()
     finally:
         process.terminate()
@@ -83,7 +83,7 @@ def test_cityid_verify_serve_runs_a_desk(issued_city, tmp_path):
 @pytest.mark.parametrize(("script", "face", "expected", "hidden"), [
     ("bank_teller.py", "id", "Wiśniewska-Obi", ()),
     ("museum_desk.py", "culture", "Membership tier: gold", ("Zofia", "Wiśniewska")),
-    ("pharmacy.py", "culture", "Prescription discount: APPLIES", ("Zofia", "gold")),
+    ("pharmacy.py", "rx", "Prescription discount: APPLIES", ("Zofia", "gold")),
 ])
 def test_examples(issued_city, script, face, expected, hidden):
     publication = issued_city.publication

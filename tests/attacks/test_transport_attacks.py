@@ -95,7 +95,7 @@ def test_invalid_base45_final_pair_over_255(desk, expect):
     desk.refused(qr_from_packing(qr_packing(desk.qr()))[:-2] + "::", "malformed")
 
 
-@pytest.mark.parametrize("prefix", ["CID2:", "CID9:", "CIDX:", "CID12345678:"])
+@pytest.mark.parametrize("prefix", ["CID3:", "CID9:", "CIDX:", "CID12345678:"])
 def test_unknown_qr_format_version(desk, prefix):
     desk.refused(prefix + desk.qr()[len(PREFIX) :], "unsupported")
 
