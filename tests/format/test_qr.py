@@ -1,4 +1,4 @@
-"""QR transport (format version 1): lossless round trips, strict decoding, and card QR sizes."""
+"""QR transport (format version 2, and what version 1 shares): lossless round trips, strict decoding, card QR sizes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from verifier_sdk.errors import MalformedError, UnsupportedError, VerificationEr
 from verifier_sdk.format.base45 import ALPHABET, b45decode, b45encode
 from verifier_sdk.format.jws import public_key_to_jwk, sign
 from verifier_sdk.format.qr import MAX_RECORDS, MAX_TEXT, PREFIX, decode_qr, encode_qr
-from verifier_sdk.format.qr_dictionary import DICTIONARY
+from verifier_sdk.format import qr_dictionary
+from verifier_sdk.format.qr_dictionary_v2 import DICTIONARY
 from verifier_sdk.format.sdjwt import Disclosable, SDJWT, build_payload
 from verifier_sdk.format.strict import b64url_encode, json_dumps
 
@@ -35,7 +36,7 @@ def _status() -> dict:
 def culture_claims() -> dict:
     return {
         "iss": ISSUER, "vct": "urn:cityid:culture:1", "exp": 1000000000 + secrets.randbelow(10**9), "status": _status(),
-        "age_over_18": True, "age_over_21": True, "age_over_65": False, "museum_tier": "gold", "rx_eligible": True,
+        "age_over_18": True, "age_over_21": True, "age_over_65": False, "museum_tier": "gold",
     }  # fmt: skip
 
 
@@ -282,8 +283,12 @@ def test_corrupt_compressed_data() -> None:
 
 def test_dictionary_is_frozen() -> None:
     # Raw DEFLATE has no checksum: another dictionary silently inflates to other bytes.
-    # Every printed card depends on these exact bytes; a new dictionary needs "CID2:".
-    assert hashlib.sha256(DICTIONARY).hexdigest() == "1121fd3a7958ec479196e161ee3164f41cca3e54ac74ab8bafbba990f31ef0aa"
+    # Every printed card depends on these exact bytes; a new dictionary needs a new format version.
+    assert hashlib.sha256(qr_dictionary.DICTIONARY).hexdigest() == "1121fd3a7958ec479196e161ee3164f41cca3e54ac74ab8bafbba990f31ef0aa"
+    assert hashlib.sha256(DICTIONARY).hexdigest() == V2_DICTIONARY_SHA256
+
+
+V2_DICTIONARY_SHA256 = "08cbc51e10b0e3428f5cdada9709974e56649bd91dc183f440aaa74d5fe65f0b"
 
 
 def _bomb(size: int) -> bytes:
@@ -353,7 +358,7 @@ def qr_version(text: str) -> int:
     return qr.version
 
 
-def test_perks_face_fits_version_10() -> None:
+def test_culture_face_fits_version_10() -> None:
     for _ in range(10):
         text = encode_qr(face(culture_claims()))
         assert qr_version(text) <= 10

@@ -211,3 +211,39 @@ def test_every_failure_is_a_verification_error_with_a_stable_code(city):
     for cls in ALL_ERRORS:
         err = cls()
         assert isinstance(err, VerificationError) and err.code and err.message and err.advice
+
+
+# -- age predicates carried as dates (format v2 culture faces) -------------------------------------
+
+
+def test_age_from_date_is_a_plain_boolean_at_now(city):
+    card = city.card("culture", {"age_over_18": True, "age_over_65_from": "2027-04-01", "museum_tier": "gold"})
+    april = datetime(2027, 4, 1, tzinfo=timezone.utc).timestamp()
+    trust_then = {"iat": april - 3600}
+    for now, expected in ((april - 86400, False), (april - 1, False), (april, True), (april + 86400, True)):
+        cred = Verifier(city.trust(**trust_then), purpose="museum").verify(card, now=now)
+        assert cred.claims["age_over_65"] is expected and "age_over_65_from" not in cred.claims
+
+
+@pytest.mark.parametrize("value", ["2027-4-01", "2027-02-30", 20270401, None, True, "soon", "2027-04-01T00:00"])
+def test_age_from_that_is_not_a_date_is_malformed(city, value):
+    card = city.card("culture", {"age_over_65_from": value, "museum_tier": "gold"})
+    with pytest.raises(MalformedError):
+        Verifier(city.trust(), purpose="museum").verify(card, now=NOW)
+
+
+def test_age_predicate_and_its_date_together_are_malformed(city):
+    card = city.card("culture", {"age_over_65": False, "age_over_65_from": "2027-04-01"})
+    with pytest.raises(MalformedError, match="both"):
+        Verifier(city.trust(), purpose="museum").verify(card, now=NOW)
+
+
+def test_library_sees_only_names_and_a_single_name_is_enough(city):
+    cred = Verifier(city.trust(), purpose="library").verify(encode_qr(city.card("id")), now=NOW)
+    assert dict(cred.claims) == {"given_name": PERSON["given_name"], "family_name": PERSON["family_name"]}
+    single = city.card("id", {"given_name": "Aroha", "birthdate": "1972-05-17", "card_number": "100000000008"})
+    assert dict(Verifier(city.trust(), purpose="library").verify(single, now=NOW).claims) == {"given_name": "Aroha"}
+    assert Verifier(city.trust(), purpose="bank").verify(single, now=NOW).claims["given_name"] == "Aroha"
+    nameless = city.card("id", {"birthdate": "1972-05-17", "card_number": "100000000008"})
+    with pytest.raises(PurposeNotSatisfiedError):
+        Verifier(city.trust(), purpose="library").verify(nameless, now=NOW)

@@ -1,0 +1,112 @@
+"""QR format version 2: compact text for non-Latin names, and one text per card (canonical decoding)."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verifier_sdk.errors import MalformedError
+from verifier_sdk.format import compact_text
+from verifier_sdk.format.base45 import b45decode, b45encode
+from verifier_sdk.format.jws import sign
+from verifier_sdk.format.qr import PREFIX_V1, PREFIX_V2, decode_qr, encode_qr
+from verifier_sdk.format.qr_dictionary_v2 import DICTIONARY
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+CYRILLIC = {"iss": "https://id.example.gov", "vct": "urn:cityid:id:1", "exp": 1893455999,
+            "status": {"status_list": {"idx": 412345, "uri": "https://id.example.gov/status/1"}},
+            "given_name": "Светлана Геннадьевна", "family_name": "Крутиховская-Белова", "birthdate": "1962-08-30",
+            "card_number": "100000000008"}
+
+
+def card(payload: dict) -> str:
+    return sign({"typ": "dc+sd-jwt", "kid": "k1"}, payload, KEY, "ES256") + "~"
+
+
+def deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)
+    return compressor.compress(data) + compressor.flush()
+
+
+def repack(text: str, change) -> str:  # noqa: ANN001 - a function of the packing bytes
+    return PREFIX_V2 + b45encode(change(b45decode(text[len(PREFIX_V2):])))
+
+
+def test_encode_writes_v2_and_compacts_a_cyrillic_payload():
+    sd_jwt = card(CYRILLIC)
+    text = encode_qr(sd_jwt)
+    assert text.startswith(PREFIX_V2) and decode_qr(text) == sd_jwt
+    assert b45decode(text[5:])[0] == 0x02  # flags: payload in compact text
+
+
+@settings(max_examples=300)
+@given(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60))
+def test_compact_text_round_trips_and_is_the_only_form(text):
+    data = text.encode("utf-8")
+    packed = compact_text.pack(data)
+    if packed is None:
+        assert data.isascii() or "\0" in text or len(data) <= len(data)  # not shorter: stays UTF-8
+        return
+    assert len(packed) < len(data) and compact_text.unpack(packed) == data
+
+
+@pytest.mark.parametrize("packed", [
+    b"ab\xb0",                 # a window character before any window was chosen
+    b"\x00\x08\xb0\x00\x08\xb1",  # a switch to the window already in use
+    b"\x00\x08a\xb0",          # a switch not followed by a character of the window
+    b"\x00\x00\x80",           # window 0 (that is ASCII)
+    b"\x00\xb0\x03\x80\x81\x82",  # window U+D800: surrogates
+    b"\x00\x80\x00\x80",       # a non-minimal window number
+    b"\x00\x08",               # a switch and nothing after it
+    b"\x00\x08\xb0",           # one Cyrillic letter: no shorter than its UTF-8
+])
+def test_compact_text_refuses_every_other_form(packed):
+    with pytest.raises(MalformedError):
+        compact_text.unpack(packed)
+
+
+def test_a_payload_that_should_be_compact_but_is_not_is_refused():
+    text = encode_qr(card(CYRILLIC))
+    packing = b45decode(text[5:])
+    signature_end = 2 + packing[1]
+    inflated = zlib.decompressobj(-15, zdict=DICTIONARY).decompress(packing[signature_end:])
+    header_len = inflated[0]
+    header, rest = inflated[1 : 1 + header_len], inflated[1 + header_len:]
+    payload = compact_text.unpack(rest[2:]) if rest[0] & 0x80 else compact_text.unpack(rest[1:])
+    plain = bytes([len(header)]) + header + bytes([len(payload) & 0x7F | 0x80, len(payload) >> 7]) + payload
+    forged = PREFIX_V2 + b45encode(b"\x00" + packing[1:signature_end] + deflate(plain))
+    with pytest.raises(MalformedError, match="canonical"):
+        decode_qr(forged)
+
+
+def test_spare_bits_of_the_last_byte_must_be_zero():
+    """Raw DEFLATE ends anywhere in a byte; set spare bits would make a second text for the same card."""
+    sd_jwt = card({**CYRILLIC, "given_name": "Ana", "family_name": "Pérez"})
+    text = encode_qr(sd_jwt)
+    last = b45decode(text[5:])[-1]
+    spare = [bit for bit in range(8) if last < (1 << bit)]  # bits above the highest set one
+    variants = [repack(text, lambda p, b=b: p[:-1] + bytes([p[-1] | 1 << b])) for b in spare]
+    refused = 0
+    for variant in variants:
+        try:
+            assert decode_qr(variant) != sd_jwt
+        except MalformedError:
+            refused += 1
+    assert variants and refused == len(variants)
+
+
+def test_v1_texts_still_decode_with_the_v1_dictionary():
+    from verifier_sdk.format.qr_dictionary import DICTIONARY as V1
+
+    assert V1 != DICTIONARY
+    body = b'{"alg":"ES256","typ":"dc+sd-jwt","kid":"k1"}'
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, V1)
+    stream = compressor.compress(bytes([len(body)]) + body + b"\x02{}") + compressor.flush()
+    text = PREFIX_V1 + b45encode(b"\x00\x01\x00" + stream)
+    assert decode_qr(text) == "eyJhbGciOiJFUzI1NiIsInR5cCI6ImRjK3NkLWp3dCIsImtpZCI6ImsxIn0.e30.AA~"
+    with pytest.raises(MalformedError, match="flags"):  # the compact-text flag exists only in v2
+        decode_qr(PREFIX_V1 + b45encode(b"\x02\x01\x00" + stream))
