@@ -15,18 +15,18 @@ import queue
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
+from .cards import missing_glyphs
 from .config import CityConfig, from_json, to_json
 from .errors import IssuerError
 from .faces import CardParams, card_faces
-from .keys import key_from_der, private_key_der
+from .keys import KeyStore, key_from_der, private_key_der
 from .output import artwork, card_folder, remove_stale_temporaries, write_card_folder
 from .progress import Progress
 from .records import InputRow, PersonRecord, RowError, read_rows
-
-if TYPE_CHECKING:
-    from .city import Issuer
+from .registry import Registry
+from .vault import Vault, enrolment_record
 
 CHUNK = 32
 MAX_NUMBER_ATTEMPTS = 64
@@ -85,7 +85,7 @@ def _produce_chunk(jobs: list[Job]) -> list[tuple[int, str | None]]:
 
 
 # -- parent side: reservations, dispatch, journal ---------------------------------------------------
-def batch_id(registry: Any, input_path: Path) -> bytes:
+def batch_id(registry: Registry, input_path: Path) -> bytes:
     """A keyed hash of the input file: rerunning the same file resumes the same batch."""
     return registry.keyed_hash("batch", Path(input_path).read_bytes())[:16]
 
@@ -93,15 +93,15 @@ def batch_id(registry: Any, input_path: Path) -> bytes:
 class _Planner:
     """Turns checked rows into jobs, reserving new cards and recovering interrupted ones."""
 
-    def __init__(self, city: "Issuer", batch: bytes, out_dir: Path, today: date, expires_at: int,
-                 report: BatchReport) -> None:
-        self.city, self.registry, self.batch = city, city.registry, batch
+    def __init__(self, registry: Registry, config: CityConfig, batch: bytes, out_dir: Path, today: date,
+                 expires_at: int, report: BatchReport) -> None:
+        self.registry, self.config, self.batch = registry, config, batch
         self.out_dir, self.today, self.expires_at, self.report = out_dir, today, expires_at, report
         self.journal = self.registry.journal_rows(batch)
         self.kid = self.registry.current_key().kid
         self.usable_kids = {k.kid for k in self.registry.issuing_keys() if not k.withdrawn}
-        self.faces = tuple(face.name for face in city.config.faces)
-        self.vcts = tuple(face.vct for face in city.config.faces)
+        self.faces = tuple(face.name for face in config.faces)
+        self.vcts = tuple(face.vct for face in config.faces)
         self.finished_lines: list[int] = []
 
     def plan(self, rows: list[InputRow]) -> list[Job]:
@@ -142,7 +142,7 @@ class _Planner:
         if self.registry.has_card(card_hash):
             raise RowError("card_number is already issued (earlier batch or earlier line)")
         status = self.registry.reserve_card(card_hash, self.faces, self.vcts, self.today.isoformat(), self.expires_at,
-                                            self.kid, self.city.config.status_list_fill)
+                                            self.kid, self.config.status_list_fill)
         self.registry.journal_add(self.batch, line, row_hash, card_hash)
         return Job(line, record, CardParams(number, status, self.today, self.expires_at, self.kid))
 
@@ -186,43 +186,48 @@ def _chunks(rows: Iterator[InputRow], size: int) -> Iterator[list[InputRow]]:
         yield chunk
 
 
-def run_batch(city: "Issuer", input_path: Path, out_dir: Path, *, today: date, expires_at: int,
-              workers: int, progress: bool) -> BatchReport:
+def run_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_path: Path, out_dir: Path, *,
+              today: date, expires_at: int, workers: int, progress: bool, vault: Vault | None = None) -> BatchReport:
+    """Issue every good row of ``input_path`` into ``out_dir`` (the caller holds the city's lock);
+    with a ``vault``, each card's enrolment record goes into it before the card is printed."""
     input_path, out_dir = Path(input_path), Path(out_dir)
     report = BatchReport(out_dir=out_dir)
     if not input_path.is_file():
         raise IssuerError("the input file does not exist", "check the --input path")
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)
-    planner = _Planner(city, batch_id(city.registry, input_path), out_dir, today, expires_at, report)
-    rows = read_rows(input_path, today, city.config.max_name_length, city.config.gender_options)
+    planner = _Planner(registry, config, batch_id(registry, input_path), out_dir, today, expires_at, report)
+    rows = read_rows(input_path, today, config.max_name_length, config.gender_options)
     bar = Progress(_count_lines(input_path), enabled=progress)
 
     def finish(results: list[tuple[int, str | None]]) -> None:
         done = [line for line, error in results if error is None]
         report.failed.extend((line, error) for line, error in results if error is not None)
-        with city.registry.transaction():
-            city.registry.journal_done(planner.batch, done)
+        with registry.transaction():
+            registry.journal_done(planner.batch, done)
         report.issued += len(done)
         bar.update(len(results))
 
     def after_planning(chunk: list[InputRow], jobs: list[Job]) -> None:
         bar.update(len(chunk) - len(jobs))
+        if vault is not None:
+            vault.put(*(enrolment_record(j.params.card_number, j.record, j.params.issued_on, j.params.expires_at)
+                        for j in jobs))
         for job in jobs:
-            if city.missing_glyphs(job.record):
+            if missing_glyphs(job.record.names, config.card_font):
                 report.warnings.append((job.line, "the printed name uses characters the card font lacks; "
                                                   "set card_font in city.json and reprint"))
 
-    keys = {kid: city.keys.issuing_key(kid) for kid in planner.usable_kids}
+    signing_keys = {kid: keys.issuing_key(kid) for kid in planner.usable_kids}
     try:
         if workers <= 1:
-            _worker.update(config=city.config, out_dir=out_dir, keys=keys)
+            _worker.update(config=config, out_dir=out_dir, keys=signing_keys)
             for chunk in _chunks(rows, CHUNK):
                 jobs = planner.plan(chunk)
                 after_planning(chunk, jobs)
                 finish(_produce_chunk(jobs))
         else:
-            _run_parallel(planner, rows, keys, city.config, out_dir, workers, finish, after_planning)
+            _run_parallel(planner, rows, signing_keys, config, out_dir, workers, finish, after_planning)
     finally:
         bar.close()
     report.failed.sort()

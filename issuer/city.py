@@ -15,15 +15,15 @@ from verifier_sdk.timeutil import epoch
 
 from . import cardnumber, config as city_config, lifecycle
 from .batch import BatchReport, run_batch
-from .cards import missing_glyphs
 from .config import CityConfig
 from .errors import IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
 from .keys import KeyStore, check_new_passphrase, passphrase_from_env
 from .output import artwork, write_card_folder
 from .publish import publish
-from .records import PersonRecord, RowError, check_record
+from .records import RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
+from .vault import Vault, VaultError, check_print_folder, enrolment_record, open_city_vault
 
 LOCK_FILE = ".lock"
 LOCK_WAIT_SECONDS = 15
@@ -58,6 +58,7 @@ class Issuer:
         self.config = config
         self.keys = keys
         self.registry = registry
+        self.vault = open_city_vault(self.dir, config.vault, keys.passphrase)
 
     # -- lifecycle of the city itself ---------------------------------------------------------
     @classmethod
@@ -97,6 +98,8 @@ class Issuer:
 
     def close(self) -> None:
         self.registry.close()
+        if self.vault is not None:
+            self.vault.close()
 
     def __enter__(self) -> "Issuer":
         return self
@@ -131,9 +134,6 @@ class Issuer:
                               "run `cityid-issuer rotate-key DIR`, then issue again")
         return key.kid
 
-    def missing_glyphs(self, record: PersonRecord) -> bool:
-        return missing_glyphs(record.names, self.config.card_font)
-
     def issue_card(self, record: Mapping[str, Any], now: Any = None, out_dir: str | Path | None = None) -> IssuedCard:
         """Issue one card from a record (given_name, family_name, birthdate, ...); optionally write its print folder."""
         at = epoch(now)
@@ -142,6 +142,8 @@ class Issuer:
             person = check_record(dict(record), today, self.config.max_name_length, self.config.gender_options)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
+        if self.vault is not None and out_dir is not None:
+            check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             kid = self._signing_kid(at)
             faces = self.config.faces
@@ -153,6 +155,8 @@ class Issuer:
                 status = self.registry.reserve_card(card_hash, tuple(f.name for f in faces), tuple(f.vct for f in faces),
                                                     today.isoformat(), expires_at, kid, self.config.status_list_fill)
         params = CardParams(number, status, today, expires_at, kid)
+        if self.vault is not None:
+            self.vault.put(enrolment_record(number, person, today, expires_at, record.get("photo")))
         texts = card_faces(self.config, person, params, self.keys.issuing_key(kid))
         folder = None
         if out_dir is not None:
@@ -172,33 +176,52 @@ class Issuer:
         """Issue every good row of a CSV / JSON Lines file into ``out_dir``; resumable after a crash."""
         at = epoch(now)
         today, expires_at = _today_and_expiry(self.config, at)
+        if self.vault is not None:
+            check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             self._signing_kid(at)
-            return run_batch(self, Path(input_path), Path(out_dir), today=today, expires_at=expires_at,
-                             workers=workers if workers is not None else (os.cpu_count() or 1), progress=progress)
+            return run_batch(self.registry, self.keys, self.config, Path(input_path), Path(out_dir), today=today,
+                             expires_at=expires_at, workers=workers if workers is not None else (os.cpu_count() or 1),
+                             progress=progress, vault=self.vault)
 
     # -- after issuance ---------------------------------------------------------------------------
     def revoke(self, card_number: str, now: Any = None) -> None:
         """Revoke a card for good (lost, stolen, replaced).  Takes effect at the next publish."""
         with self._exclusive():
-            lifecycle.set_card_status(self, card_number, REVOKED)
+            lifecycle.set_card_status(self.registry, card_number, REVOKED)
 
     def suspend(self, card_number: str, now: Any = None) -> None:
         """Suspend a card until :meth:`reinstate`."""
         with self._exclusive():
-            lifecycle.set_card_status(self, card_number, SUSPENDED)
+            lifecycle.set_card_status(self.registry, card_number, SUSPENDED)
 
     def reinstate(self, card_number: str, now: Any = None) -> None:
         """Lift a suspension (a revoked card cannot be reinstated)."""
         with self._exclusive():
-            lifecycle.set_card_status(self, card_number, VALID)
+            lifecycle.set_card_status(self.registry, card_number, VALID)
 
     def rotate_key(self, compromised: bool = False, now: Any = None) -> str:
         """Start signing with a new issuing key; returns its kid."""
         with self._exclusive():
-            return lifecycle.rotate_key(self, compromised=compromised, now=int(epoch(now)))
+            return lifecycle.rotate_key(self.registry, self.keys, self.config, compromised=compromised, now=int(epoch(now)))
 
     def publish(self, out_dir: str | Path, now: Any = None) -> Path:
-        """Write the trust publication folder (bundle, status lists, root key) atomically."""
+        """Write the trust publication folder (bundle, status lists, root key) atomically; apply the vault's retention."""
         with self._exclusive():
-            return publish(self, Path(out_dir), int(epoch(now)))
+            if self.vault is not None:
+                today = datetime.fromtimestamp(epoch(now), tz=timezone.utc).date()
+                self.vault.apply_retention(today, self.config.vault.retention_days)
+            return publish(self.registry, self.keys, self.config, Path(out_dir), int(epoch(now)))
+
+    # -- the records vault ------------------------------------------------------------------------
+    def require_vault(self) -> Vault:
+        if self.vault is None:
+            raise VaultError("this city keeps no enrolment records (the vault is off)",
+                             'enable it in city.json ("vault": {"enabled": true}); until then the resident enrols again')
+        return self.vault
+
+    def shred(self, before: date) -> list[str]:
+        """Destroy the vault's period keys for periods that began before ``before``; returns their names."""
+        with self._exclusive():
+            return self.require_vault().shred_before(before)
+

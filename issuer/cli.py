@@ -16,6 +16,7 @@ from typing import Sequence
 
 from .errors import IssuerError
 from .keys import PASSPHRASE_ENV
+from .vault_cli import VAULT_COMMANDS, destroy_all, run_vault_command, vault_commands, vault_config
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
     p.add_argument("--issuer", default="https://id.example.gov", help="issuer identifier (https URL)")
     p.add_argument("--insecure-demo", action="store_true", help="store keys unencrypted (demos and tests only)")
+    p.add_argument("--vault", action="store_true", help="keep enrolment records in the encrypted vault (see README)")
     p = sub.add_parser("issue", help="issue cards from a CSV or JSON Lines file")
     p.add_argument("dir", type=Path)
     p.add_argument("--input", required=True, type=Path)
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="write the trust publication folder partners sync")
     p.add_argument("dir", type=Path)
     p.add_argument("out", type=Path)
+    vault_commands(sub)
     p = sub.add_parser("demo", help="create a demo city with sample cards and a publication")
     p.add_argument("dir", type=Path)
     return parser
@@ -74,7 +77,9 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "init":
         passphrase = None if args.insecure_demo else _passphrase(new=True)
-        with Issuer.init(args.dir, issuer=args.issuer, passphrase=passphrase, insecure_demo=args.insecure_demo):
+        config = vault_config(args.issuer, args.insecure_demo) if args.vault else None
+        with Issuer.init(args.dir, issuer=args.issuer, passphrase=passphrase, insecure_demo=args.insecure_demo,
+                         config=config):
             pass
         print(f"City created in {args.dir}. Next: cityid-issuer issue {args.dir} --input FILE --out DIR")
         if args.insecure_demo:
@@ -84,6 +89,8 @@ def _run(args: argparse.Namespace) -> int:
         from .demo import run_demo
 
         return run_demo(args.dir)
+    if args.command == "destroy-all":  # no passphrase, no lock: an emergency must not wait
+        return destroy_all(args.dir, args.confirm)
     with _open(args.dir) as city:
         if args.command == "issue":
             if args.workers is not None and args.workers < 1:
@@ -110,6 +117,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"New issuing key {kid}." + (" The old key is withdrawn: reissue the cards it signed." if args.compromised else ""))
             print("Run `cityid-issuer publish` so partners learn it.")
             return EXIT_OK
+        if args.command in VAULT_COMMANDS:
+            return run_vault_command(city, args)
         if args.command == "publish":
             out = city.publish(args.out)
             print(f"Published to {out}. Copy the folder to {city.config.publication_url} (any static host).")

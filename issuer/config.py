@@ -45,6 +45,24 @@ class Face:
     label: str = ""
 
 
+#: Vault periods: each has its own key, so records shred a period at a time.
+VAULT_PERIODS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class VaultConfig:
+    """The records vault (``issuer/vault.py``): off unless ``enabled``."""
+
+    enabled: bool = False
+    #: Shred at publish every period that began more than this many days ago; null keeps records until `shred`.
+    #: Choose a period no longer than this: a period goes whole, so a shorter retention shreds this month's records.
+    retention_days: int | None = None
+    period: str = "month"
+    #: Folder of the sealed period keys; "" is ``<city folder>.vault-keys`` beside the city folder (never inside it:
+    #: a backup of the city folder must hold only ciphertext).
+    key_store: str = ""
+
+
 @dataclass(frozen=True)
 class CityConfig:
     issuer: str
@@ -72,6 +90,7 @@ class CityConfig:
     rx_bin: str = ""
     rx_pcn: str = ""
     rx_group: str = ""
+    vault: VaultConfig = VaultConfig()
     format: int = CONFIG_FORMAT
 
     def status_list_uri(self, list_no: int) -> str:
@@ -148,7 +167,18 @@ def validate(config: CityConfig) -> CityConfig:
         value = getattr(config, name)
         if value and not re.fullmatch(pattern, value):
             raise ConfigError(f"{name} is not a valid routing value", f"fix {name} in city.json (the programme's letter gives it)")
+    _validate_vault(config.vault)
     return config
+
+
+def _validate_vault(vault: VaultConfig) -> None:
+    if not isinstance(vault.enabled, bool) or not isinstance(vault.key_store, str):
+        raise ConfigError("vault.enabled must be true or false and vault.key_store a folder path", "fix city.json")
+    if vault.period not in VAULT_PERIODS:
+        raise ConfigError(f"vault.period must be one of {', '.join(VAULT_PERIODS)}", "fix city.json")
+    days = vault.retention_days
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 100 * 365):
+        raise ConfigError("vault.retention_days must be null or a number of days", "fix city.json")
 
 
 def to_json(config: CityConfig) -> str:
@@ -167,6 +197,12 @@ def from_json(text: str) -> CityConfig:
             Face(name, spec["vct"], tuple(spec["claims"]), tuple(spec.get("disclosable", ())), spec.get("label", ""))
             for name, spec in data.pop("faces").items()
         )
+        if "vault" in data:
+            unknown = set(data["vault"]) - set(VaultConfig.__dataclass_fields__)
+            if unknown:
+                raise ConfigError(f"unknown vault setting(s) {', '.join(sorted(unknown))}",
+                                  "vault takes enabled, retention_days, period and key_store")
+            data["vault"] = VaultConfig(**data["vault"])
         if data.get("format", CONFIG_FORMAT) != CONFIG_FORMAT:
             raise ConfigError("city.json is from another version of cityid", "upgrade cityid-issuer")
         if "gender_options" in data:

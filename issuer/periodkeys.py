@@ -1,0 +1,124 @@
+"""The vault's period keys: one random key per retention period, sealed with the city's passphrase.
+
+They live in their own folder *outside* the city folder (``<city>.vault-keys`` by
+default, or a PKCS#11 token later): a backup of the city folder then only ever
+holds ciphertext, and destroying a period key here makes that period's records
+unreadable in every backup too.  Destroying = overwrite, fsync, unlink, fsync the
+folder, and forget any cached copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from datetime import date, timedelta
+from pathlib import Path
+
+from .errors import KeyStoreError
+from .files import fsync_dir
+from .keys import load_secret, save_secret
+
+KEY_STORE_SUFFIX = ".vault-keys"
+_PERIOD = re.compile(r"\d{4}-\d{2}|\d{4}-W\d{2}|\d{4}-\d{2}-\d{2}")
+_FILE = re.compile(r"period-(.+)\.key")
+
+
+def period_of(day: date, kind: str) -> str:
+    """The period a record issued on ``day`` belongs to: ``2026-12``, ``2026-W49`` or ``2026-12-02``."""
+    if kind == "month":
+        return f"{day.year:04d}-{day.month:02d}"
+    if kind == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    return day.isoformat()
+
+
+def period_span(period: str) -> tuple[date, date]:
+    """First day of the period and the first day after it."""
+    if "W" in period:
+        year, week = period.split("-W")
+        start = date.fromisocalendar(int(year), int(week), 1)
+        return start, start + timedelta(days=7)
+    if len(period) == 7:
+        year, month = int(period[:4]), int(period[5:])
+        return date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
+    start = date.fromisoformat(period)
+    return start, start + timedelta(days=1)
+
+
+def default_key_store(city_dir: Path) -> Path:
+    city = Path(city_dir).resolve()
+    return city.parent / (city.name + KEY_STORE_SUFFIX)
+
+
+def resolve_key_store(city_dir: Path, configured: str) -> Path:
+    """The period-key folder; refused inside the city folder, where every backup of the city would copy it."""
+    city = Path(city_dir).resolve()
+    folder = Path(configured).expanduser() if configured else default_key_store(city)
+    folder = (city / folder).resolve() if not folder.is_absolute() else folder.resolve()
+    if folder == city or city in folder.parents:
+        raise KeyStoreError("vault.key_store is inside the city folder, so every backup of the city would hold the "
+                            "keys to its records", "set vault.key_store in city.json to a folder outside the city folder")
+    return folder
+
+
+def shred_file(path: Path) -> None:
+    """Overwrite a file with random bytes, fsync, unlink, fsync its folder.
+
+    On flash and copy-on-write file systems the old blocks may survive the
+    overwrite; the file was passphrase-sealed, so a remnant still needs the passphrase.
+    """
+    size = path.stat().st_size
+    with open(path, "r+b", buffering=0) as fh:
+        fh.write(secrets.token_bytes(max(size, 1)))
+        os.fsync(fh.fileno())
+    path.unlink()
+    fsync_dir(path.parent)
+
+
+class PeriodKeys:
+    """The sealed period keys in one folder, unlocked with the city's passphrase (None in a demo city)."""
+
+    def __init__(self, folder: Path, passphrase: bytes | None) -> None:
+        self.dir = Path(folder)
+        self.passphrase = passphrase
+        self._cache: dict[str, bytes] = {}
+
+    def _path(self, period: str) -> Path:
+        if not _PERIOD.fullmatch(period):
+            raise KeyStoreError("not a vault period name", "periods look like 2026-12, 2026-W49 or 2026-12-02")
+        return self.dir / f"period-{period}.key"
+
+    def periods(self) -> list[str]:
+        """Periods whose key still exists, oldest first."""
+        if not self.dir.is_dir():
+            return []
+        found = (_FILE.fullmatch(p.name) for p in self.dir.iterdir())
+        return sorted((m.group(1) for m in found if m and _PERIOD.fullmatch(m.group(1))), key=lambda p: period_span(p)[0])
+
+    def key(self, period: str, create: bool = False) -> bytes | None:
+        """The period's key; a new one if ``create`` and none exists; None once destroyed (here or by another process)."""
+        path = self._path(period)
+        if not path.exists():
+            self._cache.pop(period, None)
+            if not create:
+                return None
+            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            save_secret(path, secrets.token_bytes(32), self.passphrase)
+        if period in self._cache:
+            return self._cache[period]
+        try:
+            self._cache[period] = load_secret(path, self.passphrase)
+        except KeyStoreError as exc:
+            raise KeyStoreError(f"cannot open the vault key of period {period}: {exc.message}", exc.advice) from None
+        return self._cache[period]
+
+    def destroy(self, period: str) -> bool:
+        """Destroy one period key for good; False if it was already gone."""
+        self._cache.pop(period, None)
+        path = self._path(period)
+        if not path.exists():
+            return False
+        shred_file(path)
+        return True

@@ -1,0 +1,151 @@
+"""The vault's commands: ``shred``, ``destroy-all``, ``replace`` and ``renew``.
+
+Output names periods, counts and folders, never a card number or a name (the
+terminal and its scrollback are not the vault).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from . import config as city_config
+from .errors import IssuerError
+from .periodkeys import PeriodKeys, period_span, resolve_key_store
+from .reissue import attach_scans, reissue, renew_expiring
+from .vault import destroy_everything, vault_path
+
+if TYPE_CHECKING:
+    from .city import IssuedCard, Issuer
+
+VAULT_COMMANDS = ("shred", "replace", "renew", "attach")
+MAX_SCAN_BYTES = 20 * 2**20
+CONFIRM_WORD = "DESTROY"
+
+
+def vault_commands(sub: Any) -> None:
+    p = sub.add_parser("shred", help="destroy the vault keys of every period that began before DATE")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--before", required=True, type=_date, metavar="YYYY-MM-DD")
+    p = sub.add_parser("destroy-all", help="emergency: destroy every vault key at once (typed confirmation)")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--confirm", metavar="TEXT", help=f"the city's issuer host name or {CONFIRM_WORD} (else asked)")
+    p = sub.add_parser("replace", help="revoke a lost card and issue a new one from its vault record")
+    p.add_argument("dir", type=Path)
+    p.add_argument("card_number")
+    p.add_argument("--out", required=True, type=Path, help="folder for the new card's print folder")
+    p = sub.add_parser("renew", help="reissue a card, or every card expiring within DAYS, from the vault")
+    p.add_argument("dir", type=Path)
+    p.add_argument("card_number", nargs="?")
+    p.add_argument("--within", type=int, metavar="DAYS", help="renew every retained card expiring within DAYS")
+    p.add_argument("--out", required=True, type=Path, help="folder for the new cards' print folders")
+    p = sub.add_parser("attach", help="add document scans to a card's vault record")
+    p.add_argument("dir", type=Path)
+    p.add_argument("card_number")
+    p.add_argument("scans", nargs="+", type=Path, metavar="FILE")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("dates are written YYYY-MM-DD") from None
+
+
+def vault_config(issuer: str, insecure_demo: bool) -> city_config.CityConfig:
+    """A new city's config with the vault on (monthly periods, records kept until `shred`)."""
+    default = city_config.default_config(issuer, insecure_demo=insecure_demo)
+    return replace(default, vault=city_config.VaultConfig(enabled=True))
+
+
+def _span_text(period: str) -> str:
+    start, end = period_span(period)
+    return f"{period} (issued {start.isoformat()} to {date.fromordinal(end.toordinal() - 1).isoformat()})"
+
+
+def _new_card_text(card: "IssuedCard", out: Path) -> str:
+    return (f"The new card (new number, new status indices, valid through {card.expires_at.date().isoformat()}) "
+            f"is in {out}, in the folder named by its new card number: print front.png and back.png, "
+            "hand the card over, then delete that folder.")
+
+
+def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
+    if args.command == "shred":
+        destroyed = city.shred(args.before)
+        if not destroyed:
+            print(f"No vault period began before {args.before.isoformat()}: nothing destroyed.")
+            return 0
+        print(f"Destroyed the vault keys of {len(destroyed)} period(s): " + ", ".join(map(_span_text, destroyed)) + ".")
+        straddling = [p for p in destroyed if period_span(p)[1] > args.before]
+        if straddling:
+            print(f"Period {straddling[0]} went whole, including records issued on or after {args.before.isoformat()}.")
+        print("Their records are unreadable here and in every backup of the city folder; "
+              "those residents enrol again for a replacement or renewal.")
+        return 0
+    if args.command == "replace":
+        card = reissue(city, args.card_number, args.out)
+        print("Card replaced: the old card is revoked from the next `cityid-issuer publish`.")
+        print(_new_card_text(card, args.out))
+        return 0
+    if args.command == "renew":
+        if (args.card_number is None) == (args.within is None):
+            raise IssuerError("renew needs either a card number or --within DAYS", "for example: renew DIR --within 60 --out DIR")
+        if args.card_number is not None:
+            card = reissue(city, args.card_number, args.out)
+            print("Card renewed: the old card is revoked from the next `cityid-issuer publish`.")
+            print(_new_card_text(card, args.out))
+            return 0
+        report = renew_expiring(city, args.out, args.within)
+        print(f"{len(report.renewed)} card(s) expiring within {args.within} days renewed into {args.out} "
+              "(one folder per new card number); the old cards are revoked from the next `cityid-issuer publish`.")
+        if report.skipped_revoked:
+            print(f"{report.skipped_revoked} revoked card(s) skipped: replace them on the resident's request.")
+        print("Cards whose records were shredded are not renewed: those residents enrol again.")
+        return 0
+    if args.command == "attach":
+        scans = {}
+        for path in args.scans:
+            if path.stat().st_size > MAX_SCAN_BYTES:
+                raise IssuerError(f"{path.name} is larger than {MAX_SCAN_BYTES // 2**20} MB", "scan at a lower resolution")
+            scans[path.name] = path.read_bytes()
+        attach_scans(city, args.card_number, scans)
+        print(f"{len(scans)} scan(s) added to the card's vault record, encrypted. Delete the scanned files now "
+              "(and empty the scanner's memory): the vault copy is the one the office keeps.")
+        return 0
+    raise AssertionError(args.command)
+
+
+def destroy_all(city_dir: Path, confirm: str | None) -> int:
+    """Destroy every vault period key after a typed confirmation, time it, and say what survives."""
+    config = city_config.load(city_dir)
+    host = urlsplit(config.issuer).hostname or ""
+    keys = PeriodKeys(resolve_key_store(city_dir, config.vault.key_store), None)
+    if not keys.periods() and not vault_path(city_dir).exists():
+        print("This city has no vault keys and no vault file: nothing to destroy.")
+        return 0
+    if confirm is None:
+        print(f"This destroys every enrolment record in the vault for good, in every backup too.\n"
+              f"Type the city's issuer host name ({host}) or {CONFIRM_WORD} to go on: ", end="", file=sys.stderr, flush=True)
+        confirm = sys.stdin.readline()
+    if confirm.strip() not in (host, CONFIRM_WORD):
+        raise IssuerError("the confirmation did not match; nothing was destroyed",
+                          f"type the issuer host name ({host}) or {CONFIRM_WORD} exactly")
+    started = time.perf_counter()
+    destroyed, removed = destroy_everything(city_dir, keys)
+    seconds = time.perf_counter() - started
+    print(f"Destroyed {destroyed} vault period key(s){' and the vault file' if removed else ''} "
+          f"in {seconds:.3f} s (key store {keys.dir}).")
+    print("Cannot be recovered, by anyone, with or without the passphrase: every enrolment record (input rows, "
+          "photos, document scans), here and in every backup of the city folder, which only ever held ciphertext.")
+    print("Still exists: the registry (card statuses under keyed hashes of card numbers, no names), the city's "
+          "signing keys, the published trust folder, and cards already in residents' hands, which keep working. "
+          "Not covered: copies of the vault key store folder made outside cityid (destroy them too), "
+          "enrolment input files and print folders not yet deleted, and old blocks of the key files that a flash "
+          "disk may still hold (they are passphrase-sealed). Replacement and renewal now need a new enrolment.")
+    return 0

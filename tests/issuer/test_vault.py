@@ -1,0 +1,297 @@
+"""The records vault: a seizure drill, replacement and renewal verified with the SDK, shredding and destroy-all."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from issuer_samples import NOW, PASSPHRASE, PEOPLE, write_jsonl
+from test_privacy import personal_strings
+from test_roundtrip import LATER, code_of, trust
+
+from issuer import Issuer, IssuerError
+from issuer.config import ConfigError, VaultConfig, default_config, from_json, to_json, validate
+from issuer.keys import load_secret
+from issuer.periodkeys import PeriodKeys, default_key_store
+from issuer.reissue import attach_scans, enrolment_of, reissue, renew_expiring
+from issuer.vault import RecordShreddedError, Vault, VaultError, _associated, _derive, vault_path
+from verifier_sdk import Verifier
+
+REPO = Path(__file__).resolve().parents[2]
+#: Stand-in photo bytes: a JPEG header and a pattern no ciphertext or SQLite page would hold by chance.
+PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8 + b"portrait-of-a-resident" * 20
+SCAN = b"%PDF-1.7 scanned passport page of a resident " * 50
+
+
+def vault_config(**vault):
+    return replace(default_config("https://id.example.gov"), vault=VaultConfig(enabled=True, **vault))
+
+
+@pytest.fixture
+def vault_city(tmp_path, monkeypatch):
+    monkeypatch.setenv("CITYID_PASSPHRASE", PASSPHRASE)
+    with Issuer.init(tmp_path / "city", now=NOW, config=vault_config()) as city:
+        yield city
+
+
+def folder_bytes(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def encodings(value: bytes) -> list[bytes]:
+    """The byte value, and its base64 at each of the three alignments (inner part, so padding does not matter)."""
+    forms = [value]
+    for shift in range(3):
+        encoded = base64.b64encode(value[shift:])
+        forms += [encoded[4:-4], base64.urlsafe_b64encode(value[shift:])[4:-4]]
+    return [f for f in forms if len(f) >= 8]
+
+
+def assert_nothing_personal(blob: bytes, texts: set[str], raw: list[bytes], where: str) -> None:
+    for value in texts:
+        if len(value.encode("utf-8")) < 4:
+            continue
+        for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
+            for form in encodings(value.encode(encoding)) if len(value) >= 8 else [value.encode(encoding)]:
+                assert form not in blob, f"a personal value appears in {where} ({encoding})"
+    for value in raw:
+        for form in encodings(value):
+            assert form not in blob, f"photo or input-row bytes appear in {where}"
+
+
+def try_every_secret(city_dir: Path, secrets: list[bytes]) -> int:
+    """Try each secret the passphrase opens as a period key on every vault row; count rows it opens."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    opened = 0
+    path = vault_path(city_dir)
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    for period, rid, wrapped in db.execute("SELECT period, rid, wrapped FROM records"):
+        for secret in secrets:
+            try:
+                AESGCM(_derive(secret, b"wrap")).decrypt(wrapped[:12], wrapped[12:], _associated(rid, period))
+                opened += 1
+            except InvalidTag:
+                pass
+    db.close()
+    return opened
+
+
+def unsealable_secrets(folder: Path) -> list[bytes]:
+    """Every sealed secret in a city's keys/ folder or a period-key store, opened with the passphrase."""
+    paths = [*folder.glob("keys/*.json"), *folder.glob("*.key")]
+    return [load_secret(path, PASSPHRASE.encode()) for path in paths]
+
+
+def test_seizure_drill(vault_city, tmp_path):
+    """Issue with the vault on, back up the city folder, shred: no backup or live file yields a resident's data."""
+    people_file = write_jsonl(tmp_path / "people.jsonl", PEOPLE)
+    report = vault_city.issue_batch(people_file, tmp_path / "out", now=NOW, workers=2, progress=False)
+    assert report.ok and report.issued == len(PEOPLE)
+    photo_path = tmp_path / "photo.jpg"
+    photo_path.write_bytes(PHOTO)
+    with_photo = {"given_name": "Esperanza", "family_name": "Villanueva", "birthdate": "1977-05-05",
+                  "photo": str(photo_path)}
+    single = vault_city.issue_card(with_photo, now=NOW, out_dir=tmp_path / "out")
+    attach_scans(vault_city, single.card_number, {"passport.pdf": SCAN})
+    numbers = sorted(p.name for p in (tmp_path / "out").iterdir())
+    input_lines = [line for line in people_file.read_bytes().split(b"\n") if line]
+    texts = personal_strings(PEOPLE + [with_photo]) | set(numbers)
+    raw = [PHOTO[100:400], SCAN[:200], *input_lines]
+    city_dir, store_dir = vault_city.dir, vault_city.vault.keys.dir
+    assert store_dir == default_key_store(city_dir) and not store_dir.is_relative_to(city_dir)
+
+    # Before shredding: every record is readable with the keys, and only with them.
+    assert enrolment_of(vault_city, single.card_number).photo == PHOTO
+    assert enrolment_of(vault_city, single.card_number).scans == {"passport.pdf": SCAN}
+    assert vault_city.vault.count() == len(numbers)
+    backup = tmp_path / "backup"
+    shutil.copytree(city_dir, backup)  # while open: the WAL and -shm are copied too
+    assert (backup / "vault" / "records.sqlite-wal").exists() and (backup / "registry.sqlite-wal").exists()
+    assert_nothing_personal(folder_bytes(backup), texts, raw, "the backup before shredding")
+    assert try_every_secret(backup, unsealable_secrets(backup)) == 0
+    backup_vault = Vault.open(backup, PeriodKeys(store_dir, PASSPHRASE.encode()), "month")
+    record = backup_vault.get(single.card_number, NOW.date())
+    assert record.fields["given_name"] == "Esperanza" and record.photo == PHOTO
+    assert try_every_secret(backup, unsealable_secrets(store_dir)) == len(numbers)
+
+    destroyed = vault_city.shred(date(2026, 3, 2))
+    assert destroyed == ["2026-03"] and not list(store_dir.iterdir())
+
+    # After: the live folder, the backup and the key store yield nothing, with the passphrase in hand.
+    secrets = unsealable_secrets(city_dir) + unsealable_secrets(backup) + unsealable_secrets(store_dir)
+    for where, folder in (("the live city folder", city_dir), ("the backup", backup), ("the key store", store_dir)):
+        assert_nothing_personal(folder_bytes(folder), texts, raw, where)
+        assert try_every_secret(folder, secrets) == 0
+    for number in numbers:
+        with pytest.raises(RecordShreddedError):
+            backup_vault.get(number, NOW.date())
+        with pytest.raises(RecordShreddedError, match="enrols again"):
+            enrolment_of(vault_city, number)
+    backup_vault.close()
+    vault_city.close()
+    assert_nothing_personal(folder_bytes(city_dir), texts, raw, "the live city folder after close")
+    with Issuer.open(backup, PASSPHRASE) as restored:  # a restored backup opens, and holds nothing readable
+        assert restored.vault.count() == 0
+        with pytest.raises(RecordShreddedError):
+            reissue(restored, numbers[0], tmp_path / "new")
+
+
+def test_replace_card_verifies_old_revoked_new_valid(vault_city, tmp_path):
+    photo_path = tmp_path / "photo.jpg"
+    photo_path.write_bytes(PHOTO)
+    old = vault_city.issue_card({**PEOPLE[0], "photo": str(photo_path)}, now=NOW, out_dir=tmp_path / "out")
+    other = vault_city.issue_card(PEOPLE[1], now=NOW)
+    attach_scans(vault_city, old.card_number, {"passport.pdf": SCAN})
+    new = reissue(vault_city, old.card_number, tmp_path / "new", now=NOW + timedelta(days=3))
+    assert new.card_number != old.card_number and new.status_idx != old.status_idx
+    assert new.folder == tmp_path / "new" / new.card_number and (new.folder / "front.png").exists()
+    store = trust(vault_city.publish(tmp_path / "pub", now=NOW + timedelta(days=3)))
+    when = NOW + timedelta(days=4)
+    assert code_of(store, old.faces["id"], now=when) == "revoked"
+    assert code_of(store, old.faces["perks"], "museum", now=when) == "revoked"
+    bank = Verifier(store, purpose="bank").verify(new.folder.joinpath("id.txt").read_text(), now=when)
+    assert bank.status == "valid" and bank.claims["card_number"] == new.card_number
+    assert (bank.claims["given_name"], bank.claims["birthdate"]) == (PEOPLE[0]["given_name"], PEOPLE[0]["birthdate"])
+    assert Verifier(store, purpose="museum").verify(new.faces["perks"], now=when).claims["museum_tier"] == "gold"
+    assert code_of(store, other.faces["id"], now=when) == "valid"
+    record = enrolment_of(vault_city, new.card_number)  # the record follows the resident
+    assert record.photo == PHOTO and record.scans == {"passport.pdf": SCAN}
+    with pytest.raises(RecordShreddedError, match="already replaced"):  # the same lost card twice: nothing issued
+        reissue(vault_city, old.card_number, tmp_path / "new")
+    with pytest.raises(IssuerError, match="no card"):
+        reissue(vault_city, "100000000008", tmp_path / "new")
+
+
+def test_renew_cards_close_to_expiry(vault_city, tmp_path):
+    days = vault_city.config.validity_days
+    expiring = [vault_city.issue_card(p, now=NOW - timedelta(days=days - 20)) for p in PEOPLE[:2]]
+    lost = vault_city.issue_card(PEOPLE[2], now=NOW - timedelta(days=days - 10))
+    vault_city.revoke(lost.card_number)
+    fresh = vault_city.issue_card(PEOPLE[3], now=NOW)
+    report = renew_expiring(vault_city, tmp_path / "renewed", within_days=30, now=NOW)
+    assert len(report.renewed) == 2 and report.skipped_revoked == 1
+    assert {c.card_number for c in report.renewed}.isdisjoint({c.card_number for c in expiring})
+    assert all(c.expires_at.date() > (NOW + timedelta(days=days - 1)).date() for c in report.renewed)
+    store = trust(vault_city.publish(tmp_path / "pub", now=NOW))
+    assert [code_of(store, c.faces["id"]) for c in expiring] == ["revoked", "revoked"]
+    assert [code_of(store, c.faces["id"]) for c in report.renewed] == ["valid", "valid"]
+    assert code_of(store, fresh.faces["id"]) == "valid"
+    assert renew_expiring(vault_city, tmp_path / "renewed", within_days=30, now=NOW).renewed == []
+
+
+def test_retention_shreds_at_publish(tmp_path, monkeypatch):
+    monkeypatch.setenv("CITYID_PASSPHRASE", PASSPHRASE)
+    with Issuer.init(tmp_path / "city", now=NOW, config=vault_config(retention_days=40)) as city:
+        march = city.issue_card(PEOPLE[0], now=NOW)
+        april = city.issue_card(PEOPLE[1], now=NOW + timedelta(days=31))
+        city.publish(tmp_path / "pub", now=NOW + timedelta(days=40))  # 2026-04-10: March began 40 days ago, kept
+        assert enrolment_of(city, march.card_number)
+        city.publish(tmp_path / "pub", now=NOW + timedelta(days=41))
+        with pytest.raises(RecordShreddedError):
+            enrolment_of(city, march.card_number)
+        assert enrolment_of(city, april.card_number).fields["given_name"] == PEOPLE[1]["given_name"]
+        assert city.vault.keys.periods() == ["2026-04"]
+
+
+def test_vault_refuses_tampering_and_a_key_store_inside_the_city(vault_city, tmp_path):
+    card, other = vault_city.issue_card(PEOPLE[0], now=NOW), vault_city.issue_card(PEOPLE[1], now=NOW)
+    db = vault_city.vault.db
+    (a, rid_a), (b, rid_b) = db.execute("SELECT lookup, rid FROM records").fetchall()
+    with vault_city.vault.db:  # swap two rows' lookups: each card would open the other's record
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (b"x", rid_a))
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (a, rid_b))
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (b, rid_a))
+    for number in (card.card_number, other.card_number):
+        with pytest.raises(VaultError, match="integrity"):
+            enrolment_of(vault_city, number)
+    with vault_city.vault.db:
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (b"x", rid_a))
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (b, rid_b))
+        db.execute("UPDATE records SET lookup = ? WHERE rid = ?", (a, rid_a))
+    assert enrolment_of(vault_city, card.card_number).card_number == card.card_number
+    sealed = bytearray(db.execute("SELECT sealed FROM records").fetchone()[0])
+    sealed[40] ^= 1
+    db.execute("UPDATE records SET sealed = ?", (bytes(sealed),))
+    with pytest.raises(VaultError, match="integrity"):
+        enrolment_of(vault_city, card.card_number)
+    with pytest.raises(VaultError, match="print folder is inside the city folder"):
+        vault_city.issue_card(PEOPLE[2], now=NOW, out_dir=vault_city.dir / "cards")
+    inside = replace(vault_city.config, vault=VaultConfig(enabled=True, key_store="keys/vault"))
+    with pytest.raises(IssuerError, match="inside the city folder"):
+        Issuer(vault_city.dir, inside, vault_city.keys, vault_city.registry)
+
+
+def test_vault_config_round_trip_and_checks():
+    config = vault_config(retention_days=400, period="week", key_store="/srv/vault-keys")
+    assert from_json(to_json(config)) == config
+    assert json.loads(to_json(config))["vault"]["retention_days"] == 400
+    assert from_json(to_json(default_config("https://id.example.gov"))).vault.enabled is False
+    text = json.loads(to_json(config))
+    text["vault"]["path"] = "/elsewhere"
+    with pytest.raises(ConfigError, match="unknown vault setting"):
+        from_json(json.dumps(text))
+    for bad in ({"period": "year"}, {"retention_days": -1}, {"retention_days": "90"}, {"retention_days": True}):
+        with pytest.raises(ConfigError, match="vault"):
+            validate(vault_config(**bad))
+
+
+def test_without_the_vault_replacement_says_so(secure_city, tmp_path):
+    card = secure_city.issue_card(PEOPLE[0], now=NOW)
+    assert secure_city.vault is None
+    with pytest.raises(VaultError, match="vault is off"):
+        reissue(secure_city, card.card_number, tmp_path / "new")
+
+
+def cli(*args, stdin: str = "", env_extra=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CITYID_PASSPHRASE": PASSPHRASE, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "issuer.cli", *map(str, args)], capture_output=True, env=env,
+                          input=stdin.encode(), timeout=120)
+
+
+def test_cli_vault_commands_and_destroy_all(tmp_path):
+    city = tmp_path / "city"
+    assert cli("init", city, "--vault").returncode == 0
+    people = write_jsonl(tmp_path / "people.jsonl", PEOPLE[:3])
+    assert cli("issue", city, "--input", people, "--out", tmp_path / "out", "--workers", "1").returncode == 0
+    numbers = sorted(p.name for p in (tmp_path / "out").iterdir())
+    runs = [cli("replace", city, numbers[0], "--out", tmp_path / "new"),
+            cli("renew", city, numbers[1], "--out", tmp_path / "new"),
+            cli("renew", city, "--within", "20000", "--out", tmp_path / "renewed"),
+            cli("publish", city, tmp_path / "pub")]
+    assert [r.returncode for r in runs] == [0, 0, 0, 0], [r.stderr for r in runs]
+    assert b"revoked from the next `cityid-issuer publish`" in runs[0].stdout
+    assert len(list((tmp_path / "new").iterdir())) == 2 and len(list((tmp_path / "renewed").iterdir())) == 3
+    new_numbers = [p.name for p in (tmp_path / "new").iterdir()] + [p.name for p in (tmp_path / "renewed").iterdir()]
+    scan = tmp_path / "passport.pdf"
+    scan.write_bytes(SCAN)
+    attached = cli("attach", city, new_numbers[-1], scan)
+    assert attached.returncode == 0 and b"1 scan(s) added" in attached.stdout
+    refused = cli("destroy-all", city, stdin="yes\n")
+    assert refused.returncode == 1 and b"nothing was destroyed" in refused.stderr
+    assert list(default_key_store(city).iterdir())
+    done = cli("destroy-all", city, stdin="id.example.gov\n")
+    assert done.returncode == 0, done.stderr
+    assert b"Destroyed 1 vault period key(s) and the vault file in" in done.stdout
+    assert b"Cannot be recovered" in done.stdout and b"Still exists" in done.stdout
+    assert not list(default_key_store(city).iterdir()) and not vault_path(city).exists()
+    after = cli("replace", city, new_numbers[-1], "--out", tmp_path / "again")
+    assert after.returncode == 1 and b"enrols again" in after.stderr
+    output = b"".join(r.stdout + r.stderr for r in [*runs, attached, refused, done, after])
+    assert b"Traceback" not in output
+    from test_privacy import assert_absent
+
+    assert_absent(output, personal_strings(PEOPLE[:3]) | set(numbers) | set(new_numbers), "the vault commands' output")
+    assert cli("shred", city, "--before", "2026-13-01").returncode == 2
