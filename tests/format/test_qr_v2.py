@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verifier_sdk.errors import MalformedError
-from verifier_sdk.format import compact_text
+from verifier_sdk.format import compact_text, face_layout
 from verifier_sdk.format.base45 import b45decode, b45encode
 from verifier_sdk.format.jws import sign
 from verifier_sdk.format.qr import PREFIX_V1, PREFIX_V2, decode_qr, encode_qr
 from verifier_sdk.format.qr_dictionary_v2 import DICTIONARY
+from verifier_sdk.format.strict import b64url_encode, json_dumps
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 CYRILLIC = {"iss": "https://id.example.gov", "vct": "urn:cityid:id:1", "exp": 1893455999,
@@ -40,7 +41,7 @@ def test_encode_writes_v2_and_compacts_a_cyrillic_payload():
     sd_jwt = card(CYRILLIC)
     text = encode_qr(sd_jwt)
     assert text.startswith(PREFIX_V2) and decode_qr(text) == sd_jwt
-    assert b45decode(text[5:])[0] == 0x02  # flags: payload in compact text
+    assert b45decode(text[5:])[0] == 0x06  # flags: payload in face layout and compact text
 
 
 @settings(max_examples=300)
@@ -69,18 +70,50 @@ def test_compact_text_refuses_every_other_form(packed):
         compact_text.unpack(packed)
 
 
-def test_a_payload_that_should_be_compact_but_is_not_is_refused():
-    text = encode_qr(card(CYRILLIC))
-    packing = b45decode(text[5:])
-    signature_end = 2 + packing[1]
-    inflated = zlib.decompressobj(-15, zdict=DICTIONARY).decompress(packing[signature_end:])
-    header_len = inflated[0]
-    header, rest = inflated[1 : 1 + header_len], inflated[1 + header_len:]
-    payload = compact_text.unpack(rest[2:]) if rest[0] & 0x80 else compact_text.unpack(rest[1:])
-    plain = bytes([len(header)]) + header + bytes([len(payload) & 0x7F | 0x80, len(payload) >> 7]) + payload
-    forged = PREFIX_V2 + b45encode(b"\x00" + packing[1:signature_end] + deflate(plain))
-    with pytest.raises(MalformedError, match="canonical"):
-        decode_qr(forged)
+def forged(flags: int, payload_record: bytes) -> str:
+    """A v2 text with a real header record and this payload record, as an attacker could pack it."""
+    header = json_dumps({"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k1"})
+    stream = bytes([len(header)]) + header + bytes([len(payload_record) & 0x7F | 0x80, len(payload_record) >> 7]) \
+        + payload_record
+    return PREFIX_V2 + b45encode(bytes([flags, 64]) + bytes(64) + deflate(stream))
+
+
+@pytest.mark.parametrize("flags", [0x00, 0x02, 0x04, 0x06])
+def test_only_the_canonical_payload_record_is_accepted(flags):
+    payload = json_dumps(CYRILLIC)
+    numbers, text = face_layout.pack(payload)
+    canonical = forged(0x06, numbers + compact_text.pack(text))
+    assert decode_qr(canonical).split(".")[1] == b64url_encode(payload)
+    if flags == 0x06:
+        return
+    record = {0x00: payload, 0x02: compact_text.pack(payload), 0x04: numbers + text}[flags]
+    with pytest.raises(MalformedError):
+        decode_qr(forged(flags, record))
+
+
+@pytest.mark.parametrize("change", [
+    lambda p: p.replace(b'"uri":"https://id.example.gov/', b'"uri":"https://other.example/'),  # absolute uri: fine
+    lambda p: p.replace(b"1893455999", b"1893456000"),  # not the end of a day: exp kept as it is
+    lambda p: p[:-1] + b',"x":"\\u00e9"}',  # a backslash in the claims: fine, only the frame is strict
+])
+def test_face_layout_round_trips_every_frame(change):
+    payload = change(json_dumps(CYRILLIC))
+    numbers, text = face_layout.pack(payload)
+    assert face_layout.unpack_text(numbers, text) == payload
+
+
+@pytest.mark.parametrize(("numbers", "text"), [
+    (b"\x02\x07", b'https://id.example.gov"v"https://id.example.gov/s""a":1'),  # uri not written relative
+    (b"\x80\x00\x07", b'i"v"\x01/s"'),   # a non-minimal number
+    (b"\x01\x07", b'i"v"\x01/s"'),        # exp code 1: before 1970
+    (b'\xfe\xc5\n' + b"\x07", b'i"v"\x01/s"'),  # an even exp code for the last second of a day
+    (b"\x02\x07", b'"v"\x01/s"'),         # relative to an empty issuer
+    (b"\x02\x07", b'i"v"u'),              # text incomplete
+    (b"\x02\x07", b'i\\x"v"u"'),          # a backslash in the frame
+])
+def test_face_layout_refuses_every_other_form(numbers, text):
+    with pytest.raises(MalformedError):
+        face_layout.unpack_text(numbers, text)
 
 
 def test_spare_bits_of_the_last_byte_must_be_zero():

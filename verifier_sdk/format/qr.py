@@ -6,7 +6,8 @@ texts (cards already printed) keep decoding.  Both (the README documents them):
 
     text    = "CID2:" base45(packing)          (QR alphanumeric mode only; "CID1:" for v1)
     packing = flags                            1 byte; bit 0 = KB-JWT present,
-                                               bit 1 = payload in compact text (v2 only), other bits 0
+                                               bit 1 = payload in compact text, bit 2 = payload in face
+                                               layout (both v2 only), other bits 0
               varint len, issuer signature     raw bytes
               [varint len, KB-JWT signature]   only when bit 0 is set
               raw DEFLATE (level 9, the version's preset dictionary, no zlib header) of the records:
@@ -16,8 +17,8 @@ texts (cards already printed) keep decoding.  Both (the README documents them):
 Varints are unsigned LEB128, minimal.  The records hold the base64url-decoded
 bytes, so any bytes round-trip; signatures are incompressible and stay outside
 the DEFLATE stream.  Version 2 adds a dictionary tuned to the id, culture and rx
-faces, writes a non-ASCII payload in compact text (:mod:`.compact_text`) when that
-is shorter, and refuses a DEFLATE stream whose spare bits in its last byte are not
+faces, writes the payload frame every face shares as its values (:mod:`.face_layout`)
+and non-ASCII text in compact text (:mod:`.compact_text`) when that is shorter, and refuses a DEFLATE stream whose spare bits in its last byte are not
 zero, so those bits cannot make a second text for one card.
 """
 
@@ -30,7 +31,7 @@ from typing import NamedTuple
 
 from ..errors import MalformedError, UnsupportedError, VerificationError
 from .base45 import b45decode, b45encode
-from . import compact_text
+from . import compact_text, face_layout
 from .qr_dictionary import DICTIONARY as DICTIONARY_V1
 from .qr_dictionary_v2 import DICTIONARY as DICTIONARY_V2
 from .strict import b64url_decode, b64url_encode
@@ -45,6 +46,7 @@ MAX_TEXT = 4296
 MAX_RECORDS = 16 * 1024
 _KB_PRESENT = 0x01
 _COMPACT_PAYLOAD = 0x02
+_LAYOUT_PAYLOAD = 0x04
 _OTHER_VERSION = re.compile(r"CID[0-9A-Z]{1,8}:")
 
 
@@ -54,10 +56,7 @@ def encode_qr(sd_jwt: str) -> str:
         raise MalformedError("not a compact SD-JWT (expected <JWT>~<disclosures>~)")
     parts = sd_jwt.split("~")
     header, payload, signature = _split_jws(parts[0], "SD-JWT")
-    flags = 0
-    compact = compact_text.pack(payload)
-    if compact is not None:
-        payload, flags = compact, _COMPACT_PAYLOAD
+    payload, flags = _pack_payload(payload)
     records = [header, payload]
     records += [b64url_decode(d, "disclosure") for d in parts[1:-1]]
     packing = bytearray()
@@ -131,7 +130,7 @@ def _unpack(packing: bytes, version: int) -> QRParts:
     if not packing:
         raise MalformedError("QR data: empty")
     flags = packing[0]
-    if flags & ~(_KB_PRESENT | (_COMPACT_PAYLOAD if version == 2 else 0)):
+    if flags & ~(_KB_PRESENT | (_COMPACT_PAYLOAD | _LAYOUT_PAYLOAD if version == 2 else 0)):
         raise MalformedError("QR data: unknown flags")
     signature, pos = _read_record(packing, 1)
     kb_signature = None
@@ -145,14 +144,41 @@ def _unpack(packing: bytes, version: int) -> QRParts:
     if len(records) < needed:
         raise MalformedError("QR data: parts missing")
     if version == 2:
-        if flags & _COMPACT_PAYLOAD:
-            records[1] = compact_text.unpack(records[1])
-        elif compact_text.pack(records[1]) is not None:
-            raise MalformedError("QR data: payload not in its canonical form")
+        records[1] = _unpack_payload(records[1], flags)
     if kb_signature is None:
         return QRParts(records[0], records[1], signature, tuple(map(b64url_encode, records[2:])), None)
     kb_jwt = f"{b64url_encode(records[-2])}.{b64url_encode(records[-1])}.{b64url_encode(kb_signature)}"
     return QRParts(records[0], records[1], signature, tuple(map(b64url_encode, records[2:-2])), kb_jwt)
+
+
+def _pack_payload(payload: bytes) -> tuple[bytes, int]:
+    """The payload record of format v2 and its flags: face layout, then compact text, where they apply."""
+    flags = 0
+    numbers, text = b"", payload
+    framed = face_layout.pack(payload)
+    if framed is not None:
+        (numbers, text), flags = framed, _LAYOUT_PAYLOAD
+    compact = compact_text.pack(text)
+    if compact is not None:
+        text, flags = compact, flags | _COMPACT_PAYLOAD
+    return numbers + text, flags
+
+
+def _unpack_payload(record: bytes, flags: int) -> bytes:
+    """The exact payload, refusing any record :func:`_pack_payload` would not have written."""
+    numbers, text = b"", record
+    if flags & _LAYOUT_PAYLOAD:
+        split = face_layout.split_numbers(record)
+        numbers, text = record[:split], record[split:]
+    if flags & _COMPACT_PAYLOAD:
+        text = compact_text.unpack(text)
+    elif compact_text.pack(text) is not None:
+        raise MalformedError("QR data: payload not in its canonical form")
+    if flags & _LAYOUT_PAYLOAD:
+        return face_layout.unpack_text(numbers, text)
+    if face_layout.pack(text) is not None:
+        raise MalformedError("QR data: payload not in its canonical form")
+    return text
 
 
 def _inflate(data: bytes, dictionary: bytes, canonical: bool) -> bytes:

@@ -3,10 +3,10 @@
 FROZEN: part of format version 2.  Changing a byte makes every card printed with it
 unreadable (a test pins its SHA-256), so a new dictionary needs a new version.
 
-It holds the three default faces (``id``, ``culture``, ``rx``) laid out exactly as the
-issuer signs them, with the variable values (host, expiry, status index, names)
-cut out, so each gap costs one match rather than a mismatch; then claim variants,
-and common name fragments.  Names in non-Latin scripts are stored as the payload
+It holds the three default faces (``id``, ``culture``, ``rx``) as the face layout
+(:mod:`.face_layout`) writes them, with the variable values (host, names) cut out,
+so each gap costs one match rather than a mismatch; then claim variants, and
+common name fragments.  Names in non-Latin scripts are stored as the payload
 carries them, in compact text (:mod:`.compact_text`).  DEFLATE codes near
 distances in fewer bits, so what every card repeats sits at the end.
 """
@@ -43,14 +43,11 @@ _PARTS = (
     ',"gender":"X","gender":"F","gender":"M"',
     ',"museum_tier":"family","museum_tier":"student","museum_tier":"bronze","museum_tier":"silver"',
     ',"age_over_18_from":"20","age_over_21_from":"20-01",',
-    # The three default faces, each laid out as signed (iss, vct, exp, status, claims).
-    '{"iss":"https://id.","vct":"urn:cityid:rx:1","exp":1,"status":{"status_list":{"idx":,"uri":"https://id.'
-    '.gov/status/1"}},"rx_eligible":false,"rx_eligible":true,"rx_bin":"","rx_pcn":"","rx_group":"',
-    '{"iss":"https://id.","vct":"urn:cityid:culture:1","exp":1,"status":{"status_list":{"idx":,"uri":"https://id.'
-    '.gov/status/1"}},"age_over_18":false,"age_over_18":true,"age_over_21":true,"age_over_65":false,'
-    '"age_over_65_from":"20-01","museum_tier":"gold"}',
-    '{"iss":"https://id.","vct":"urn:cityid:id:1","exp":1,"status":{"status_list":{"idx":,"uri":"https://id.'
-    '.gov/status/1"}},"given_name":"","family_name":"","birthdate":"19","card_number":"',
+    # The three default faces as the face layout writes them (issuer host cut out), with their usual claims.
+    'https://id..gov"urn:cityid:rx:1"\x01/status/1""rx_eligible":false,"rx_eligible":true,"rx_bin":"","rx_pcn":"","rx_group":"',
+    'https://id..gov"urn:cityid:culture:1"\x01/status/1""age_over_18":false,"age_over_18":true,"age_over_21":true,'
+    '"age_over_65":false,"age_over_65_from":"20-01","museum_tier":"gold"',
+    'https://id..gov"urn:cityid:id:1"\x01/status/1""given_name":"","family_name":"","birthdate":"19","card_number":"',
     # The header, first in every stream.
     '"}{"alg":"ES256","typ":"dc+sd-jwt","kid":"k1"}',
 )

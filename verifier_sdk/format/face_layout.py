@@ -1,0 +1,113 @@
+"""Face layout for QR format version 2: the payload frame every card face shares, written once (internal).
+
+Every face payload the issuer signs begins the same way::
+
+    {"iss":ISS,"vct":VCT,"exp":EXP,"status":{"status_list":{"idx":IDX,"uri":URI}},CLAIMS}
+
+so version 2 packs such a payload as its values alone::
+
+    numbers = varint(exp code) varint(idx)     exp code: 2 * day + 1 when exp is the last second of
+                                               UTC day ``day - 1`` (how cards expire), else 2 * exp
+    text    = ISS '"' VCT '"' URI' '"' CLAIMS  URI' = 0x01 + the rest when URI starts with ISS
+
+Strings must hold no quote, backslash or control character, numbers must be plain
+decimals; anything else is not packed.  Like :mod:`.compact_text` it is a bijection:
+:func:`unpack_text` refuses every form :func:`pack` would not write, so a card has one text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import MalformedError
+
+_STRING = rb'([^"\\\x00-\x1f]*)'
+_NUMBER = rb"(0|[1-9][0-9]{0,17})"
+_FRAME = re.compile(rb'\{"iss":"' + _STRING + rb'","vct":"' + _STRING + rb'","exp":' + _NUMBER
+                    + rb',"status":\{"status_list":\{"idx":' + _NUMBER + rb',"uri":"' + _STRING
+                    + rb'"\}\}(?:,(.+))?\}', re.S)
+_BAD_STRING = re.compile(rb'[\\\x00-\x1f]')
+_RELATIVE = b"\x01"
+_DAY = 86400
+_MAX_NUMBER = 10**18
+
+
+def pack(payload: bytes) -> tuple[bytes, bytes] | None:
+    """``(numbers, text)`` for a face payload in the frame, or None when it is not in it."""
+    match = _FRAME.fullmatch(payload)
+    if match is None:
+        return None
+    iss, vct, exp, idx, uri, claims = match.groups()
+    end_of_day = (int(exp) + 1) % _DAY == 0
+    exp_code = 2 * ((int(exp) + 1) // _DAY) + 1 if end_of_day else 2 * int(exp)
+    if iss and uri.startswith(iss):
+        uri = _RELATIVE + uri[len(iss) :]
+    return _varint(exp_code) + _varint(int(idx)), b'"'.join((iss, vct, uri, claims or b""))
+
+
+def unpack_text(numbers: bytes, text: bytes) -> bytes:
+    """The payload from its two parts (the text may have come out of compact text)."""
+    exp_code, pos = _read_varint(numbers, 0)
+    idx, pos = _read_varint(numbers, pos)
+    if pos != len(numbers):
+        raise MalformedError("QR data: face layout numbers malformed")
+    return _payload(exp_code, idx, text)
+
+
+def split_numbers(data: bytes) -> int:
+    """Where the numbers end (the text follows)."""
+    return _read_varint(data, _read_varint(data, 0)[1])[1]
+
+
+def _payload(exp_code: int, idx: int, text: bytes) -> bytes:
+    parts = text.split(b'"', 3)
+    if len(parts) != 4:
+        raise MalformedError("QR data: face layout text incomplete")
+    iss, vct, uri, claims = parts
+    if exp_code & 1:
+        if exp_code < 3:
+            raise MalformedError("QR data: face layout expiry out of range")
+        exp = (exp_code >> 1) * _DAY - 1
+    else:
+        exp = exp_code >> 1
+        if (exp + 1) % _DAY == 0:
+            raise MalformedError("QR data: face layout expiry not in its canonical form")
+    if exp >= _MAX_NUMBER or idx >= _MAX_NUMBER:
+        raise MalformedError("QR data: face layout number out of range")
+    if uri.startswith(_RELATIVE):
+        if not iss:
+            raise MalformedError("QR data: face layout refers to an empty issuer")
+        uri = iss + uri[1:]
+    elif iss and uri.startswith(iss):
+        raise MalformedError("QR data: face layout not in its canonical form")
+    if _BAD_STRING.search(iss) or _BAD_STRING.search(vct) or _BAD_STRING.search(uri):
+        raise MalformedError("QR data: face layout string holds a character it may not")
+    return (b'{"iss":"%s","vct":"%s","exp":%d,"status":{"status_list":{"idx":%d,"uri":"%s"}}%s}'
+            % (iss, vct, exp, idx, uri, b"," + claims if claims else b""))
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data):
+            raise MalformedError("QR data: face layout truncated")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise MalformedError("QR data: face layout number too large")
+    if byte == 0 and shift:
+        raise MalformedError("QR data: face layout number not minimal")
+    return value, pos
