@@ -48,8 +48,9 @@ _STATUS_ERRORS = {1: RevokedError, 2: SuspendedError}
 _HEADERS: dict[bytes, tuple[Mapping[str, Any], bytes]] = {}
 _HEADERS_MAX = 32
 _EXPIRIES: dict[float, datetime] = {}
-_FROM = "_from"
 _AGE_FROM = re.compile(r"(age_over_[0-9]{1,3})_from")
+#: Every name _AGE_FROM matches (a set lookup per claim is cheaper than a regex on every card).
+_AGE_FROM_NAMES = frozenset(f"age_over_{n:0{width}d}_from" for width in (1, 2, 3) for n in range(10**width))
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -111,7 +112,7 @@ class Verifier:
             raise MalformedError("credential has no type (vct)")
         expires = self._check_validity(payload, now_ts)
         claims = resolve(payload, scanned.disclosures)
-        if any(name.endswith(_FROM) for name in claims):
+        if not _AGE_FROM_NAMES.isdisjoint(claims):
             claims = age_predicates_at(claims, now_ts)
         status = self._check_status(claims.get("status"), now_ts)
 

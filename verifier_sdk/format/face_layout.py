@@ -12,7 +12,7 @@ so version 2 packs such a payload as its values alone::
 
 Strings must hold no quote, backslash or control character, numbers must be plain
 decimals; anything else is not packed.  Like :mod:`.compact_text` it is a bijection:
-:func:`unpack_text` refuses every form :func:`pack` would not write, so a card has one text.
+:func:`frame` refuses every form :func:`pack` would not write, so a card has one text.
 """
 
 from __future__ import annotations
@@ -45,25 +45,30 @@ def pack(payload: bytes) -> tuple[bytes, bytes] | None:
     return _varint(exp_code) + _varint(int(idx)), b'"'.join((iss, vct, uri, claims or b""))
 
 
-def unpack_text(numbers: bytes, text: bytes) -> bytes:
-    """The payload from its two parts (the text may have come out of compact text)."""
-    exp_code, pos = _read_varint(numbers, 0)
-    idx, pos = _read_varint(numbers, pos)
-    if pos != len(numbers):
-        raise MalformedError("QR data: face layout numbers malformed")
-    return _payload(exp_code, idx, text)
+def read_numbers(record: bytes) -> tuple[int, int, int]:
+    """``(exp code, idx, where the text starts)`` of a packed payload record."""
+    exp_code, pos = _read_varint(record, 0)
+    idx, pos = _read_varint(record, pos)
+    return exp_code, idx, pos
 
 
-def split_numbers(data: bytes) -> int:
-    """Where the numbers end (the text follows)."""
-    return _read_varint(data, _read_varint(data, 0)[1])[1]
-
-
-def _payload(exp_code: int, idx: int, text: bytes) -> bytes:
-    parts = text.split(b'"', 3)
-    if len(parts) != 4:
+def frame(exp_code: int, idx: int, text: bytes) -> bytes:
+    """The exact payload; MalformedError for any form :func:`pack` would not write."""
+    first = text.find(b'"')
+    second = text.find(b'"', first + 1)
+    third = text.find(b'"', second + 1)
+    if third < 0 or first < 0 or second < 0:
         raise MalformedError("QR data: face layout text incomplete")
-    iss, vct, uri, claims = parts
+    iss, vct, uri = text[:first], text[first + 1 : second], text[second + 1 : third]
+    relative = uri.startswith(_RELATIVE)
+    if _BAD_STRING.search(text, 0, second + 1) or _BAD_STRING.search(text, second + 1 + relative, third):
+        raise MalformedError("QR data: face layout string holds a character it may not")
+    if relative:
+        if not iss:
+            raise MalformedError("QR data: face layout refers to an empty issuer")
+        uri = iss + uri[1:]
+    elif iss and uri.startswith(iss):
+        raise MalformedError("QR data: face layout not in its canonical form")
     if exp_code & 1:
         if exp_code < 3:
             raise MalformedError("QR data: face layout expiry out of range")
@@ -74,14 +79,7 @@ def _payload(exp_code: int, idx: int, text: bytes) -> bytes:
             raise MalformedError("QR data: face layout expiry not in its canonical form")
     if exp >= _MAX_NUMBER or idx >= _MAX_NUMBER:
         raise MalformedError("QR data: face layout number out of range")
-    if uri.startswith(_RELATIVE):
-        if not iss:
-            raise MalformedError("QR data: face layout refers to an empty issuer")
-        uri = iss + uri[1:]
-    elif iss and uri.startswith(iss):
-        raise MalformedError("QR data: face layout not in its canonical form")
-    if _BAD_STRING.search(iss) or _BAD_STRING.search(vct) or _BAD_STRING.search(uri):
-        raise MalformedError("QR data: face layout string holds a character it may not")
+    claims = text[third + 1 :]
     return (b'{"iss":"%s","vct":"%s","exp":%d,"status":{"status_list":{"idx":%d,"uri":"%s"}}%s}'
             % (iss, vct, exp, idx, uri, b"," + claims if claims else b""))
 

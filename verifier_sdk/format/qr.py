@@ -166,16 +166,16 @@ def _pack_payload(payload: bytes) -> tuple[bytes, int]:
 
 def _unpack_payload(record: bytes, flags: int) -> bytes:
     """The exact payload, refusing any record :func:`_pack_payload` would not have written."""
-    numbers, text = b"", record
+    text = record
     if flags & _LAYOUT_PAYLOAD:
-        split = face_layout.split_numbers(record)
-        numbers, text = record[:split], record[split:]
+        exp_code, idx, start = face_layout.read_numbers(record)
+        text = record[start:]
     if flags & _COMPACT_PAYLOAD:
         text = compact_text.unpack(text)
     elif compact_text.pack(text) is not None:
         raise MalformedError("QR data: payload not in its canonical form")
     if flags & _LAYOUT_PAYLOAD:
-        return face_layout.unpack_text(numbers, text)
+        return face_layout.frame(exp_code, idx, text)
     if face_layout.pack(text) is not None:
         raise MalformedError("QR data: payload not in its canonical form")
     return text
