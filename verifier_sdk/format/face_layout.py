@@ -94,6 +94,8 @@ def _varint(n: int) -> bytes:
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    if pos + 2 < len(data) and data[pos + 2] < 0x80 and data[pos] & data[pos + 1] & 0x80 and data[pos + 2]:
+        return (data[pos] & 0x7F) | (data[pos + 1] & 0x7F) << 7 | data[pos + 2] << 14, pos + 3  # most numbers
     value = shift = 0
     while True:
         if pos >= len(data):
