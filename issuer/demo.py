@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .city import Issuer
-from .config import CONFIG_FILE, load
+from .config import CONFIG_FILE, default_config, load
 from .errors import IssuerError
 
 #: Fictional people, in several scripts (the card office's batches look like this).
@@ -18,7 +19,10 @@ SAMPLE_PEOPLE = [
     {"given_name": "فاطمة", "family_name": "الحسيني", "birthdate": "2001-07-30", "rx_eligible": True},
     {"given_name": "Nguyễn", "family_name": "Thị Lan", "birthdate": "1979-01-09", "museum_tier": "standard"},
     {"given_name": "Kwame", "family_name": "Mensah", "birthdate": "1949-05-21", "museum_tier": "gold", "rx_eligible": True},
+    {"given_name": "Aroha", "birthdate": "2009-10-04", "museum_tier": "student", "gender": "X"},  # one name; 18 in 2027
 ]
+#: A fictional programme's routing numbers (a real city puts its own in city.json).
+DEMO_RX_ROUTING = {"rx_bin": "610591", "rx_pcn": "CITYRX", "rx_group": "MUNIRX01"}
 EXPIRED_PERSON = {"given_name": "Yael", "family_name": "Ben-David", "birthdate": "1990-09-09"}
 
 
@@ -27,7 +31,8 @@ def run_demo(city_dir: Path, now: datetime | None = None) -> int:
     now = now or datetime.now(timezone.utc)
     _clear_earlier_demo(city_dir)
     cards_dir, publication = city_dir / "cards", city_dir / "publication"
-    with Issuer.init(city_dir, issuer="https://id.example.gov", insecure_demo=True, now=now) as city:
+    config = replace(default_config("https://id.example.gov", insecure_demo=True), **DEMO_RX_ROUTING)
+    with Issuer.init(city_dir, issuer="https://id.example.gov", insecure_demo=True, now=now, config=config) as city:
         people = city_dir / "demo-people.jsonl"
         people.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in SAMPLE_PEOPLE), "utf-8")
         report = city.issue_batch(people, cards_dir, now=now, workers=2, progress=False)
@@ -42,7 +47,8 @@ def run_demo(city_dir: Path, now: datetime | None = None) -> int:
           f"publication in {publication}.")
     print("Verify a card (the QR text is in each card folder; the PNGs can be scanned too):")
     for label, number, face, purpose in (("valid, bank desk", valid, "id", "bank"),
-                                         ("valid, museum desk", valid, "perks", "museum"),
+                                         ("valid, museum desk", valid, "culture", "museum"),
+                                         ("valid, pharmacy", valid, "rx", "pharmacy"),
                                          ("revoked", revoked, "id", "bank"),
                                          ("expired", expired.card_number, "id", "bank")):
         print(f"  # {label}\n  cityid-verify --trust {publication} --root-key {publication / 'root-key.pem'} "
