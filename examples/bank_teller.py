@@ -15,7 +15,6 @@ from verifier_sdk import VerifiedCredential
 
 def show(card: VerifiedCredential) -> None:
     claims = card.claims
-    print("VALID city ID card")
     print(f"  Name:          {claims['given_name']} {claims['family_name']}")
     print(f"  Date of birth: {claims['birthdate']}")
     print(f"  Card number:   {claims['card_number']}")

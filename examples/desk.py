@@ -11,18 +11,23 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from verifier_sdk import TrustStore, VerificationError, VerifiedCredential, Verifier
+from verifier_sdk import TrustStore, VerificationError, VerifiedCredential, Verifier, clean_scan
+from verifier_sdk.errors import NOT_VALID
 
 
 def scanned_text(value: str) -> str:
-    """QR text as typed by a hand-held scanner, '-' for stdin, or a photo of the card."""
+    """QR text as typed by a hand-held scanner, '-' for stdin, or a photo of the card.
+
+    ``clean_scan`` drops the scanner's whitespace and undoes Caps Lock (``cid1:...``):
+    ``Verifier.verify`` itself takes only the exact QR text.
+    """
     if value == "-":
-        return sys.stdin.read().strip()
+        return clean_scan(sys.stdin.read())
     if value.lower().endswith((".png", ".jpg", ".jpeg")) and Path(value).is_file():
         from verifier_sdk.imaging import decode_image  # pip install 'cityid[image]'
 
         return decode_image(Path(value).read_bytes())
-    return value.strip()
+    return clean_scan(value)
 
 
 def run(purpose: str, show: Callable[[VerifiedCredential], None], description: str) -> int:
@@ -37,7 +42,10 @@ def run(purpose: str, show: Callable[[VerifiedCredential], None], description: s
     try:
         card = Verifier(trust, purpose=purpose).verify(scanned_text(args.card))
     except VerificationError as err:
-        print(f"REFUSED ({err.code}): {err.message}\nWhat to do: {err.advice}")
+        # NOT VALID: the card is refused. CANNOT CHECK: not the card's fault (trust data, wrong QR code, a misread).
+        verdict = "NOT VALID" if err.state == NOT_VALID else "CANNOT CHECK"
+        print(f"{verdict} ({err.code}): {err.message}\nWhat to do: {err.advice}")
         return 1
+    print("VALID: This city ID card is valid.")  # the same words at every desk
     show(card)  # card.claims holds only what this purpose may see
     return 0

@@ -15,9 +15,8 @@ from verifier_sdk import VerifiedCredential
 
 def show(card: VerifiedCredential) -> None:
     tier = card.claims.get("museum_tier")
-    print("VALID member card")
-    print(f"  Membership tier: {tier or 'none (standard admission)'}")
-    print(f"  Senior discount: {'yes' if card.claims.get('age_over_65') else 'no'}")
+    print(f"  Membership tier: {tier}" if tier else "  This card has no museum membership: standard admission applies.")
+    print(f"  Senior discount (65+): {'yes' if card.claims.get('age_over_65') else 'no'}")
 
 
 if __name__ == "__main__":

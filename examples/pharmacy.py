@@ -15,7 +15,6 @@ from verifier_sdk import VerifiedCredential
 
 def show(card: VerifiedCredential) -> None:
     eligible = card.claims["rx_eligible"]
-    print("VALID city ID card")
     print(f"  Prescription discount: {'APPLIES' if eligible else 'does not apply'}")
     if eligible and "rx_bin" in card.claims:
         print(f"  Bill to: BIN {card.claims['rx_bin']}  PCN {card.claims.get('rx_pcn', '-')}  "

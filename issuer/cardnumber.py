@@ -34,7 +34,7 @@ def random_number() -> str:
     return from_seed(secrets.token_bytes(16))
 
 
-def derived_number(secret: bytes, batch: bytes, line: int, attempt: int) -> str:
-    """The number a batch assigns to an input line: the same on every rerun, so a resumed batch reprints the same card."""
-    seed = hmac.new(secret, b"assign\0" + batch + line.to_bytes(8, "big") + attempt.to_bytes(4, "big"), hashlib.sha256)
+def derived_number(secret: bytes, batch: bytes, resident: bytes, attempt: int) -> str:
+    """The number a batch assigns to a resident: the same on every rerun, so a resumed batch reprints the same card."""
+    seed = hmac.new(secret, b"assign\0" + batch + resident + attempt.to_bytes(4, "big"), hashlib.sha256)
     return from_seed(seed.digest())

@@ -14,10 +14,12 @@ from typing import Any, Iterator, Mapping
 from verifier_sdk.timeutil import epoch
 
 from . import cardnumber, config as city_config, lifecycle
-from .batch import BatchReport, run_batch
+from .batch import BatchReport, ReprintReport, close_batch, open_batch_cards_signed_by, reprint_batch, run_batch
 from .config import CityConfig
-from .errors import IssuerError, KeyStoreError
+from .destination import check_destination, city_identity
+from .errors import ConfigError, IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
+from .files import make_private
 from .keys import KeyStore, check_new_passphrase, passphrase_from_env
 from .output import artwork, write_card_folder
 from .publish import publish
@@ -68,15 +70,20 @@ class Issuer:
         city_dir = Path(city_dir)
         if city_dir.exists() and any(city_dir.iterdir()):
             raise IssuerError(f"{city_dir} is not empty", "choose a new directory for a new city")
-        cfg = config or city_config.default_config(issuer, insecure_demo=insecure_demo)
+        try:
+            cfg = config or city_config.default_config(issuer, insecure_demo=insecure_demo)
+        except ConfigError as exc:  # no city.json exists yet: the fix is the argument
+            raise ConfigError(f"{exc.message}; nothing was created", "pass an https URL to --issuer") from None
         cfg = city_config.validate(replace(cfg, insecure_demo=insecure_demo))
         secret_pass = None if insecure_demo else check_new_passphrase(passphrase or passphrase_from_env())
         city_dir.mkdir(parents=True, exist_ok=True)
+        make_private(city_dir)
         keys = KeyStore.create(city_dir, secret_pass)
         city_config.save(city_dir, cfg)
         registry = Registry.create(city_dir, keys.registry_secret(), cfg.status_list_capacity)
         start = int(epoch(now))
         keys.new_issuing_key("k1")
+        city_identity(registry)
         with registry.transaction():
             registry.add_issuing_key("k1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start))
         return cls(city_dir, cfg, keys, registry)
@@ -86,6 +93,8 @@ class Issuer:
         """Open an existing city.  ``passphrase`` None reads ``CITYID_PASSPHRASE``."""
         city_dir = Path(city_dir)
         cfg = city_config.load(city_dir)
+        for path in (city_dir, city_dir / "keys", city_dir / city_config.CONFIG_FILE, city_dir / LOCK_FILE):  # 0755/0644 before
+            make_private(path)
         secret_pass = None
         if not cfg.insecure_demo:
             text = passphrase or passphrase_from_env()
@@ -181,24 +190,42 @@ class Issuer:
         with self._exclusive():
             self._signing_kid(at)
             return run_batch(self.registry, self.keys, self.config, Path(input_path), Path(out_dir), today=today,
-                             expires_at=expires_at, workers=workers if workers is not None else (os.cpu_count() or 1),
+                             expires_at=expires_at, now=int(at), workers=workers or (os.cpu_count() or 1),
                              progress=progress, vault=self.vault)
 
+    def reprint(self, input_path: str | Path, out_dir: str | Path | None = None, now: Any = None,
+                workers: int | None = None, progress: bool = True) -> ReprintReport:
+        """Render the open batch's cards again (e.g. after a font change): same numbers, status and expiry."""
+        today, _ = _today_and_expiry(self.config, epoch(now))
+        with self._exclusive():
+            return reprint_batch(self.registry, self.keys, self.config, Path(input_path),
+                                 Path(out_dir) if out_dir is not None else None, today=today,
+                                 workers=workers or (os.cpu_count() or 1), progress=progress)
+
+    def close_batch(self, abandon_unfinished: bool = False) -> tuple[int, dict[str, int], int]:
+        """End the open batch and erase its journal for good: (cards, cards by folder, unprinted ones revoked)."""
+        with self._exclusive():
+            return close_batch(self.registry, abandon_unfinished=abandon_unfinished)
+
+    def open_batch_cards_signed_by(self, kid: str) -> tuple[list[tuple[str, str]], int]:
+        """(card number, folder) of the open batch's cards that ``kid`` signed, and how many others it signed."""
+        return open_batch_cards_signed_by(self.registry, kid)
+
     # -- after issuance ---------------------------------------------------------------------------
-    def revoke(self, card_number: str, now: Any = None) -> None:
-        """Revoke a card for good (lost, stolen, replaced).  Takes effect at the next publish."""
+    def revoke(self, card_number: str, now: Any = None) -> str:
+        """Revoke a card for good (lost, stolen, replaced); returns its previous status.  Takes effect at the next publish."""
         with self._exclusive():
-            lifecycle.set_card_status(self.registry, card_number, REVOKED)
+            return lifecycle.set_card_status(self.registry, card_number, REVOKED)
 
-    def suspend(self, card_number: str, now: Any = None) -> None:
-        """Suspend a card until :meth:`reinstate`."""
+    def suspend(self, card_number: str, now: Any = None) -> str:
+        """Suspend a card until :meth:`reinstate`; returns its previous status."""
         with self._exclusive():
-            lifecycle.set_card_status(self.registry, card_number, SUSPENDED)
+            return lifecycle.set_card_status(self.registry, card_number, SUSPENDED)
 
-    def reinstate(self, card_number: str, now: Any = None) -> None:
-        """Lift a suspension (a revoked card cannot be reinstated)."""
+    def reinstate(self, card_number: str, now: Any = None) -> str:
+        """Lift a suspension (a revoked card cannot be reinstated); returns its previous status."""
         with self._exclusive():
-            lifecycle.set_card_status(self.registry, card_number, VALID)
+            return lifecycle.set_card_status(self.registry, card_number, VALID)
 
     def rotate_key(self, compromised: bool = False, now: Any = None) -> str:
         """Start signing with a new issuing key; returns its kid."""
@@ -206,8 +233,12 @@ class Issuer:
             return lifecycle.rotate_key(self.registry, self.keys, self.config, compromised=compromised, now=int(epoch(now)))
 
     def publish(self, out_dir: str | Path, now: Any = None) -> Path:
-        """Write the trust publication folder (bundle, status lists, root key) atomically; apply the vault's retention."""
+        """Write the trust publication folder (bundle, status lists, root key) atomically; apply the vault's retention.
+
+        Only into a new or empty folder, or over an earlier publication of this city; never in or around the city folder.
+        """
         with self._exclusive():
+            out_dir = check_destination(self.dir, Path(out_dir), lambda: city_identity(self.registry))
             if self.vault is not None:
                 today = datetime.fromtimestamp(epoch(now), tz=timezone.utc).date()
                 self.vault.apply_retention(today, self.config.vault.retention_days)

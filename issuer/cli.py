@@ -35,6 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--no-progress", action="store_true")
+    p = sub.add_parser("reprint", help="render the open batch's cards again (same numbers and status)")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--input", required=True, type=Path, help="the batch's input file (rows are matched by resident)")
+    p.add_argument("--out", type=Path, help="write here (default: over each card's folder)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--no-progress", action="store_true")
+    p = sub.add_parser("close-batch", help="end the open batch and erase its journal for good")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--abandon-unfinished", action="store_true",
+                   help="revoke cards an interrupted run reserved but never wrote, then close")
     p = sub.add_parser("revoke", help="revoke, suspend or reinstate a card")
     p.add_argument("dir", type=Path)
     p.add_argument("card_number")
@@ -92,29 +102,50 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "destroy-all":  # no passphrase, no lock: an emergency must not wait
         return destroy_all(args.dir, args.confirm)
     with _open(args.dir) as city:
+        if args.command in ("issue", "reprint") and args.workers is not None and args.workers < 1:
+            raise IssuerError("--workers must be at least 1", "omit it to use all cores")
+        progress = args.command in ("issue", "reprint") and not args.no_progress and sys.stderr.isatty()
         if args.command == "issue":
-            if args.workers is not None and args.workers < 1:
-                raise IssuerError("--workers must be at least 1", "omit it to use all cores")
-            report = city.issue_batch(args.input, args.out, workers=args.workers,
-                                      progress=not args.no_progress and sys.stderr.isatty())
+            report = city.issue_batch(args.input, args.out, workers=args.workers, progress=progress)
+            for note in report.notes:
+                print(f"note: {note}", file=sys.stderr)
             for line, reason in report.failed:
                 print(f"line {line}: {reason}", file=sys.stderr)
             for line, reason in report.warnings:
                 print(f"line {line}: warning: {reason}", file=sys.stderr)
             print(report.summary())
-            if report.failed:
-                print("Fix the rows listed above and run the same command again: finished rows are not issued twice.",
-                      file=sys.stderr)
+            print(report.next_step(), file=sys.stderr if report.failed else sys.stdout)
             return EXIT_OK if report.ok else EXIT_FAILURE
+        if args.command == "reprint":
+            reprints = city.reprint(args.input, args.out, workers=args.workers, progress=progress)
+            for line, reason in reprints.skipped:
+                print(f"line {line}: {reason}", file=sys.stderr)
+            print(reprints.summary())
+            return EXIT_OK
+        if args.command == "close-batch":
+            cards, folders, revoked = city.close_batch(abandon_unfinished=args.abandon_unfinished)
+            if not (cards or revoked):
+                print("No batch was open; the registry holds no batch journal.")
+                return EXIT_OK
+            where = ", ".join(f"{n} in {folder}" for folder, n in sorted(folders.items())) or "none"
+            unprinted = f"; {revoked} unprinted cards revoked" if revoked else ""
+            print(f"Batch closed: {cards} cards ({where}){unprinted}. Its journal is erased: the registry no longer "
+                  "links any row to a card.")
+            return EXIT_OK
         if args.command == "revoke":
-            action = city.suspend if args.suspend else city.reinstate if args.reinstate else city.revoke
-            action(args.card_number)
-            done = "suspended" if args.suspend else "reinstated" if args.reinstate else "revoked"
-            print(f"Card {done}. Run `cityid-issuer publish` so partners learn it.")
+            action, status = ((city.suspend, "suspended") if args.suspend else (city.reinstate, "valid")
+                              if args.reinstate else (city.revoke, "revoked"))
+            if action(args.card_number) == status:
+                print(f"The card was already {status}; nothing changed.")
+                return EXIT_OK
+            print(f"Card {'reinstated' if args.reinstate else status}. Run `cityid-issuer publish` so partners learn it.")
             return EXIT_OK
         if args.command == "rotate-key":
+            old = city.registry.current_key().kid
             kid = city.rotate_key(compromised=args.compromised)
-            print(f"New issuing key {kid}." + (" The old key is withdrawn: reissue the cards it signed." if args.compromised else ""))
+            print(f"New issuing key {kid}.")
+            if args.compromised:
+                _list_compromised(city, old, kid)
             print("Run `cityid-issuer publish` so partners learn it.")
             return EXIT_OK
         if args.command in VAULT_COMMANDS:
@@ -124,6 +155,19 @@ def _run(args: argparse.Namespace) -> int:
             print(f"Published to {out}. Copy the folder to {city.config.publication_url} (any static host).")
             return EXIT_OK
     return EXIT_USAGE
+
+
+def _list_compromised(city, old: str, kid: str) -> None:  # noqa: ANN001 - an open Issuer
+    """The cards a withdrawn key signed that the office can still find: those of the open batch, by number."""
+    listed, others = city.open_batch_cards_signed_by(old)
+    print(f"Key {old} is withdrawn: every card it signed now fails verification and must be reprinted or replaced.")
+    if listed:
+        print(f"{len(listed)} of them are in the open batch; `cityid-issuer reprint` signs them again with {kid}:")
+        for number, folder in listed:
+            print(f"  {number}  {folder}")
+    if others:
+        print(f"{others} more cards signed by {old} belong to closed batches or single issues: the registry keeps no "
+              "link from a card to a resident, so find them by the card numbers in your printed batch folders.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cityid-issuer: error: {exc.message}" + (f" -- {exc.advice}" if exc.advice else ""), file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print("cityid-issuer: interrupted; run the same command again to continue", file=sys.stderr)
+        print("cityid-issuer: interrupted; finished cards are kept: run the same command again to continue "
+              "(nothing is issued twice)", file=sys.stderr)
         return EXIT_FAILURE
     except OSError as exc:  # file-system trouble; card folders are named by card number, so no paths under them
         where = f": {exc.filename}" if exc.filename and not re.search(r"\d{12}", str(exc.filename)) else ""

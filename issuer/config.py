@@ -223,5 +223,5 @@ def load(city_dir: Path) -> CityConfig:
 
 
 def save(city_dir: Path, config: CityConfig) -> None:
-    write_atomic(Path(city_dir) / CONFIG_FILE, to_json(validate(config)).encode("utf-8"), mode=0o644)
+    write_atomic(Path(city_dir) / CONFIG_FILE, to_json(validate(config)).encode("utf-8"), mode=0o600)
 

@@ -33,3 +33,7 @@ class RegistryError(IssuerError):
 
 class CardNotFoundError(IssuerError):
     """No card with that number is in the registry."""
+
+
+class InputError(IssuerError):
+    """The input file as a whole cannot be read: not CSV or JSON Lines, a missing or misspelt column, an encoding."""

@@ -91,3 +91,11 @@ def recover_dir(target: Path) -> None:
         os.rename(aside, target)
     elif aside.exists():
         shutil.rmtree(aside, ignore_errors=True)
+
+
+def make_private(path: Path) -> None:
+    """Owner-only (0700 folder, 0600 file) if it exists: a city's files are nobody else's business."""
+    try:
+        os.chmod(path, 0o700 if Path(path).is_dir() else 0o600)
+    except FileNotFoundError:
+        pass

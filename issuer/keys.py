@@ -1,9 +1,11 @@
 """The city's secrets at rest: root key, issuing keys (k1, k2, ...) and the registry's hashing key.
 
-Private keys are ES256 (P-256), stored as PKCS#8 PEM encrypted with the city's
-passphrase.  The registry key (an HMAC secret) is sealed with AES-GCM under a
-scrypt-derived key from the same passphrase.  Plaintext only in an
-``--insecure-demo`` city, which its config records.
+Every secret is sealed in one envelope: AES-256-GCM under a key derived from the
+city's passphrase with scrypt (memory-hard; parameters in ``SCRYPT``, about 0.3 s
+and 128 MiB per guess).  Private keys are sealed as PKCS#8 DER.  Key files written
+by earlier versions (PKCS#8 PEM with PBKDF2, or a registry secret with weaker
+scrypt parameters) still open, and are resealed in place when first opened.
+Plaintext only in an ``--insecure-demo`` city, which its config records.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ ROOT_KEY = "root.pem"
 REGISTRY_SECRET = "registry-secret.json"
 PASSPHRASE_ENV = "CITYID_PASSPHRASE"
 MIN_PASSPHRASE = 12
-_SCRYPT = {"n": 2**15, "r": 8, "p": 1}
+#: scrypt cost: 128 * r * n bytes of memory (128 MiB) and ~0.3 s of CPU per passphrase guess on our machines.
+SCRYPT = {"n": 2**17, "r": 8, "p": 1}
+_SCRYPT_MAX = 2**22  # refuse absurd parameters in a damaged file instead of allocating gigabytes
+_KEY_LABEL, _SECRET_LABEL = "private key", "registry secret"
+#: Derived keys of this process by (passphrase, salt, n, r, p): files sealed together share a salt, so
+#: opening a city derives once, while a guess against any one file still costs a full scrypt.
+_derived: dict[tuple[bytes, bytes, int, int, int], bytes] = {}
 
 
 def passphrase_from_env() -> str | None:
@@ -54,33 +62,85 @@ def issuing_key_file(kid: str) -> str:
     return f"issuing-{kid}.pem"
 
 
+def _derive(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    cache_key = (passphrase, salt, n, r, p)
+    if cache_key not in _derived:
+        _derived[cache_key] = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
+    return _derived[cache_key]
+
+
+def seal(secret: bytes, passphrase: bytes, label: str) -> bytes:
+    """The envelope (JSON) holding ``secret`` under ``passphrase``; ``label`` binds it to what it is."""
+    params = (SCRYPT["n"], SCRYPT["r"], SCRYPT["p"])
+    salt = next((k[1] for k in _derived if k[0] == passphrase and k[2:] == params), None) or secrets.token_bytes(16)
+    nonce = secrets.token_bytes(12)
+    box = AESGCM(_derive(passphrase, salt, *params))
+    envelope = {"kdf": "scrypt", **SCRYPT, "salt": b64url_encode(salt), "nonce": b64url_encode(nonce),
+                "sealed": b64url_encode(box.encrypt(nonce, secret, b"cityid " + label.encode("ascii")))}
+    return json.dumps(envelope).encode("ascii")
+
+
+def unseal(envelope: bytes, passphrase: bytes, label: str, name: str) -> tuple[bytes, bool]:
+    """The secret in an envelope, and whether it was sealed with weaker parameters than today's (reseal it)."""
+    try:
+        sealed = json.loads(envelope.decode("ascii"))
+        n, r, p = (int(sealed[k]) for k in ("n", "r", "p"))
+        if sealed["kdf"] != "scrypt" or not (2 <= n <= _SCRYPT_MAX and 1 <= r <= 32 and 1 <= p <= 16):
+            raise ValueError("unknown parameters")
+        box = AESGCM(_derive(passphrase, b64url_decode(sealed["salt"], "salt", ValueError), n, r, p))
+        secret = box.decrypt(b64url_decode(sealed["nonce"], "nonce", ValueError),
+                             b64url_decode(sealed["sealed"], "sealed", ValueError), b"cityid " + label.encode("ascii"))
+    except InvalidTag:
+        raise KeyStoreError(f"cannot decrypt {name}: wrong passphrase or damaged file", f"check {PASSPHRASE_ENV}") from None
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise KeyStoreError(f"{name} is damaged", "restore the city's keys folder from backup") from None
+    return secret, n * r < SCRYPT["n"] * SCRYPT["r"]
+
+
+def _reseal(path: Path, secret: bytes, passphrase: bytes, label: str) -> None:
+    """Upgrade a file sealed by an earlier version; if the folder is read-only the old file keeps working."""
+    try:
+        write_atomic(path, seal(secret, passphrase, label), mode=0o600)
+    except OSError:
+        pass
+
+
 def save_private_key(path: Path, key: ec.EllipticCurvePrivateKey, passphrase: bytes | None) -> None:
-    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
-                  else serialization.NoEncryption())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    write_atomic(path, pem, mode=0o600)
+    if passphrase:
+        data = seal(private_key_der(key), passphrase, _KEY_LABEL)
+    else:
+        data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+    write_atomic(path, data, mode=0o600)
 
 
 def load_private_key(path: Path, passphrase: bytes | None) -> ec.EllipticCurvePrivateKey:
+    name = Path(path).name
     try:
-        pem = Path(path).read_bytes()
+        data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise KeyStoreError(f"key file {Path(path).name} is missing", "restore the city's keys folder from backup") from None
-    encrypted = b"ENCRYPTED" in pem.split(b"\n", 1)[0]
-    if encrypted and not passphrase:
+        raise KeyStoreError(f"key file {name} is missing", "restore the city's keys folder from backup") from None
+    sealed = data.lstrip().startswith(b"{")
+    legacy = not sealed and b"ENCRYPTED" in data.split(b"\n", 1)[0]  # PKCS#8 PEM with PBKDF2 (earlier versions)
+    if (sealed or legacy) and not passphrase:
         raise KeyStoreError("the city's keys are encrypted and no passphrase was given", f"set {PASSPHRASE_ENV}")
     try:
-        key = serialization.load_pem_private_key(pem, passphrase if encrypted else None)
+        if sealed:
+            der, weak = unseal(data, passphrase or b"", _KEY_LABEL, name)
+            key = serialization.load_der_private_key(der, None)
+        else:
+            key = serialization.load_pem_private_key(data, passphrase if legacy else None)
     except (ValueError, TypeError):
-        raise KeyStoreError(f"cannot decrypt {Path(path).name}: wrong passphrase or damaged file",
-                            f"check {PASSPHRASE_ENV}") from None
+        raise KeyStoreError(f"cannot decrypt {name}: wrong passphrase or damaged file", f"check {PASSPHRASE_ENV}") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise KeyStoreError(f"{Path(path).name} is not a P-256 key", "restore the city's keys folder from backup")
+        raise KeyStoreError(f"{name} is not a P-256 key", "restore the city's keys folder from backup")
+    if legacy or (sealed and weak):
+        _reseal(Path(path), private_key_der(key), passphrase or b"", _KEY_LABEL)
     return key
 
 
 def private_key_der(key: ec.EllipticCurvePrivateKey) -> bytes:
-    """Unencrypted DER, only for handing the key to this run's worker processes in memory."""
+    """Unencrypted DER: sealed before it is stored, or handed to this run's worker processes in memory."""
     return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -93,34 +153,29 @@ def key_from_der(der: bytes) -> ec.EllipticCurvePrivateKey:
 
 def save_secret(path: Path, secret: bytes, passphrase: bytes | None) -> None:
     if passphrase is None:
-        sealed: dict[str, Any] = {"kdf": "none", "secret": b64url_encode(secret)}
+        data = json.dumps({"kdf": "none", "secret": b64url_encode(secret)}).encode("ascii")
     else:
-        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-        box = AESGCM(Scrypt(salt=salt, length=32, **_SCRYPT).derive(passphrase))
-        sealed = {"kdf": "scrypt", **_SCRYPT, "salt": b64url_encode(salt), "nonce": b64url_encode(nonce),
-                  "sealed": b64url_encode(box.encrypt(nonce, secret, b"cityid registry secret"))}
-    write_atomic(path, json.dumps(sealed).encode("ascii"), mode=0o600)
+        data = seal(secret, passphrase, _SECRET_LABEL)
+    write_atomic(path, data, mode=0o600)
 
 
 def load_secret(path: Path, passphrase: bytes | None) -> bytes:
     try:
-        sealed = json.loads(Path(path).read_text("ascii"))
-        if sealed["kdf"] == "none":
-            return b64url_decode(sealed["secret"], "secret", ValueError)
-        if not passphrase:
-            raise KeyStoreError("the registry key is encrypted and no passphrase was given", f"set {PASSPHRASE_ENV}")
-        kdf = Scrypt(salt=b64url_decode(sealed["salt"], "salt", ValueError), length=32,
-                     n=sealed["n"], r=sealed["r"], p=sealed["p"])
-        box = AESGCM(kdf.derive(passphrase))
-        return box.decrypt(b64url_decode(sealed["nonce"], "nonce", ValueError),
-                           b64url_decode(sealed["sealed"], "sealed", ValueError), b"cityid registry secret")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise KeyStoreError("the registry key file is missing", "restore the city's keys folder from backup") from None
-    except InvalidTag:
-        raise KeyStoreError("cannot decrypt the registry key: wrong passphrase or damaged file",
-                            f"check {PASSPHRASE_ENV}") from None
-    except (ValueError, KeyError, TypeError):
+    try:
+        plain: Any = json.loads(data)
+        if plain.get("kdf") == "none":
+            return b64url_decode(plain["secret"], "secret", ValueError)
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise KeyStoreError("the registry key file is damaged", "restore the city's keys folder from backup") from None
+    if not passphrase:
+        raise KeyStoreError("the registry key is encrypted and no passphrase was given", f"set {PASSPHRASE_ENV}")
+    secret, weak = unseal(data, passphrase, _SECRET_LABEL, "the registry key")
+    if weak:
+        _reseal(Path(path), secret, passphrase, _SECRET_LABEL)
+    return secret
 
 
 class KeyStore:

@@ -23,7 +23,8 @@ def set_card_status(registry: Registry, card_number: str, status: int) -> str:
             raise CardNotFoundError("no card with that number is in this city's registry", "check the number on the card")
         if card.status == REVOKED and status != REVOKED:
             raise IssuerError("that card is revoked, and revocation is final", "issue the resident a new card")
-        registry.set_status(card_hash, status)
+        if card.status != status:
+            registry.set_status(card_hash, status)
     return _NAMES[card.status]
 
 

@@ -23,6 +23,7 @@ from verifier_sdk.format.statuslist import StatusList, make_status_list_token
 from verifier_sdk.trust import root_key_fingerprint
 
 from .config import CityConfig
+from .destination import MARKER, city_identity, marker_bytes, sweep_temporaries
 from .files import fsync_dir, recover_dir, replace_dir, write_file
 from .keys import KeyStore
 from .registry import Registry
@@ -54,6 +55,8 @@ def publish(registry: Registry, keys: KeyStore, config: CityConfig, out_dir: Pat
     out_dir = Path(out_dir).absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(out_dir)
+    identity = city_identity(registry)
+    sweep_temporaries(out_dir, identity, f".{out_dir.name}.publishing-")
     with registry.transaction():  # a version number is spent even if the write below fails: never reused
         version = int(registry.meta("bundle_version") or 0) + 1
         registry.set_meta("bundle_version", str(version))
@@ -63,6 +66,7 @@ def publish(registry: Registry, keys: KeyStore, config: CityConfig, out_dir: Pat
     signing_key = keys.issuing_key(current.kid)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.publishing-", dir=out_dir.parent))
     try:
+        write_file(tmp / MARKER, marker_bytes(identity))  # first, so a killed publish's leftover is recognisably ours
         (tmp / "status").mkdir()
         for list_no, status_list in status_lists(registry).items():
             token = make_status_list_token(
@@ -75,7 +79,7 @@ def publish(registry: Registry, keys: KeyStore, config: CityConfig, out_dir: Pat
         pem = root.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         write_file(tmp / "root-key.pem", pem)
         write_file(tmp / "root-key.fingerprint", (root_key_fingerprint(root.public_key()) + "\n").encode("ascii"))
-        for path in [*tmp.rglob("*.jwt"), tmp / "root-key.pem", tmp / "root-key.fingerprint"]:
+        for path in [*tmp.rglob("*.jwt"), tmp / "root-key.pem", tmp / "root-key.fingerprint", tmp / MARKER]:
             with open(path, "rb+") as fh:
                 os.fsync(fh.fileno())
         fsync_dir(tmp / "status")

@@ -7,6 +7,7 @@ report goes to terminals and logs, and the values are residents' personal data.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import re
 import unicodedata
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import cardnumber
+from .errors import InputError
 
 FIELDS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible", "gender")
 #: Required columns; a resident with one name leaves given_name or family_name empty.
@@ -50,11 +52,22 @@ class PersonRecord:
         """Every printed name character (for font checks)."""
         return (self.given_name or "") + (self.family_name or "")
 
-    def canonical(self) -> bytes:
-        """Stable bytes for the keyed row hash that lets a rerun recognise this row."""
-        values = [self.given_name, self.family_name, self.birthdate.isoformat(), self.card_number,
-                  self.museum_tier, self.rx_eligible] + ([self.gender] if self.gender else [])
-        return json.dumps(values, ensure_ascii=False).encode("utf-8")
+    def identity(self) -> bytes:
+        """Who this row is, for "already issued in this batch": the birth date and the words of both names.
+
+        Not the whole row, so a fixed tier or a re-saved file never gives anyone a second card; and folded
+        (case, accents, punctuation, which field a word is in), so a swapped or re-accented name does not either.
+        """
+        words = sorted(name_words(" ".join(n for n in (self.given_name, self.family_name) if n)))
+        return json.dumps([self.birthdate.isoformat(), words], ensure_ascii=False).encode("utf-8")
+
+
+def name_words(name: str) -> list[str]:
+    """A name's words without case, combining marks or punctuation ("Nguyễn Thị-Lan" -> nguyen, thi, lan)."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    kept = "".join(" " if unicodedata.category(c)[0] in "PZ" else c
+                   for c in decomposed if unicodedata.category(c) != "Mn")
+    return unicodedata.normalize("NFC", kept.casefold()).split()
 
 
 def check_name(value: Any, field: str, max_length: int) -> str | None:
@@ -139,39 +152,131 @@ class InputRow:
     error: str | None
 
 
+@dataclass
+class InputFile:
+    """A readable input file: how many data rows it has (not the header), notes for the user, and its rows."""
+
+    count: int
+    notes: list[str]
+    rows: Iterator[InputRow]
+
+
+#: Spreadsheet files by their first bytes: they must be exported as CSV first.
+_SPREADSHEETS = ((b"PK\x03\x04", "a spreadsheet workbook (.xlsx or .ods)"),
+                 (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls)"))
+_EXPORT_ADVICE = ("in the spreadsheet choose Save As / Export, format 'CSV UTF-8' (LibreOffice: 'Text CSV' with "
+                  "character set UTF-8), and pass that file")
+_DELIMITERS = (",", ";", "\t", "|")
+_COLUMN_ALIASES = {"first_name": "given_name", "firstname": "given_name", "forename": "given_name",
+                   "last_name": "family_name", "lastname": "family_name", "surname": "family_name",
+                   "date_of_birth": "birthdate", "dob": "birthdate", "birthday": "birthdate"}
+_EXPECTED_HEADER = ",".join(FIELDS)
+
+
+def _suggest(name: str, choices: tuple[str, ...] | list[str]) -> str | None:
+    if name in _COLUMN_ALIASES and _COLUMN_ALIASES[name] in choices:
+        return _COLUMN_ALIASES[name]
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _decode(path: Path, data: bytes) -> bytes:
+    """UTF-8 bytes without a byte order mark, or InputError for a file that is not text we can read."""
+    for magic, kind in _SPREADSHEETS:
+        if data.startswith(magic):
+            raise InputError(f"{path.name} is {kind}, not a CSV or JSON Lines file", _EXPORT_ADVICE)
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(codec).encode("utf-8") if codec != "utf-8" else data[len(bom):]
+            except UnicodeDecodeError:
+                raise InputError(f"{path.name} is not valid {codec.upper()} text", _EXPORT_ADVICE) from None
+    if b"\0" in data[:4096]:
+        raise InputError(f"{path.name} is not a text file (or is UTF-16 without a byte order mark)", _EXPORT_ADVICE)
+    non_ascii = [line for line in data.split(b"\n") if not line.isascii()]
+    if non_ascii and not any(_is_utf8(line) for line in non_ascii):
+        raise InputError(f"{path.name} is not UTF-8 (it looks like a legacy Windows or Latin-1 export), so names "
+                         "would print wrong", _EXPORT_ADVICE)
+    return data
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _read_header(path: Path, text: str) -> tuple[list[str], str, list[str]]:
+    """Column names, delimiter and notes from a CSV header; InputError naming a missing or misspelt column."""
+    def cells(delimiter: str) -> list[str]:
+        return [c.strip().lower().replace(" ", "_").replace("-", "_")
+                for c in _csv_cells(text, delimiter) or []]
+
+    delimiter = max(_DELIMITERS, key=lambda d: (sum(c in FIELDS for c in cells(d)), len(cells(d))))
+    header = cells(delimiter)
+    unknown = [c for c in header if c not in FIELDS]
+    for name in REQUIRED:
+        if name not in header:
+            near = next((c for c in unknown if _suggest(c, [name])), None)
+            hint = (f"rename the column '{near}' to {name}" if near else
+                    f"the first line must name the columns, e.g. {_EXPECTED_HEADER}")
+            raise InputError(f"{path.name} has no column {name}", hint)
+    for name in unknown:
+        near = _suggest(name, FIELDS)
+        if near:
+            raise InputError(f"{path.name} has an unknown column '{name}'", f"did you mean {near}? rename it")
+    repeated = sorted({c for c in header if header.count(c) > 1 and c in FIELDS})
+    if repeated:
+        raise InputError(f"{path.name} has the column {repeated[0]} twice", "keep one of them")
+    notes = [f"column '{name}' is not used and was ignored" for name in unknown if name]
+    return header, delimiter, notes
+
+
+def read_input(path: Path, today: date, max_name_length: int = 100,
+               gender_options: tuple[str, ...] = ("F", "M", "X")) -> InputFile:
+    """A CSV (header first; comma, semicolon, tab or bar separated) or JSON Lines file; InputError if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"the input file {path} does not exist or is not a file", "check the --input path")
+    data = _decode(path, path.read_bytes())
+    lines = [(n, raw.rstrip(b"\r")) for n, raw in enumerate(data.split(b"\n"), start=1) if raw.strip()]
+    if not lines:
+        raise InputError(f"{path.name} is empty", f"write a header ({_EXPECTED_HEADER}) and one row per resident")
+    first = lines[0][1].lstrip()
+    is_jsonl = path.suffix.lower() in (".jsonl", ".ndjson", ".json") or first[:1] == b"{"
+    if is_jsonl and first[:1] == b"[":
+        raise InputError(f"{path.name} is one JSON array", "write one JSON object per line (JSON Lines)")
+    header: list[str] | None = None
+    notes: list[str] = []
+    delimiter = ","
+    if not is_jsonl:
+        if not _is_utf8(lines[0][1]) or len(lines[0][1]) > MAX_LINE_BYTES:
+            raise InputError(f"{path.name}: its first line is not a readable header", _EXPORT_ADVICE)
+        header, delimiter, notes = _read_header(path, lines[0][1].decode("utf-8"))
+        lines = lines[1:]
+    return InputFile(len(lines), notes, _rows(lines, header, delimiter, today, max_name_length, gender_options))
+
+
 def read_rows(path: Path, today: date, max_name_length: int = 100,
               gender_options: tuple[str, ...] = ("F", "M", "X")) -> Iterator[InputRow]:
     """Rows of a CSV (with header) or JSON Lines file, by 1-based line number; blank lines are skipped."""
-    path = Path(path)
-    with open(path, "rb") as fh:
-        data = fh.read()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    lines = data.split(b"\n")
-    is_jsonl = path.suffix.lower() in (".jsonl", ".ndjson", ".json") or data.lstrip()[:1] == b"{"
-    header: list[str] | None = None
-    for number, raw in enumerate(lines, start=1):
-        raw = raw.rstrip(b"\r")
-        if not raw.strip():
-            continue
+    return read_input(path, today, max_name_length, gender_options).rows
+
+
+def _rows(lines: list[tuple[int, bytes]], header: list[str] | None, delimiter: str, today: date,
+          max_name_length: int, gender_options: tuple[str, ...]) -> Iterator[InputRow]:
+    for number, raw in lines:
         if len(raw) > MAX_LINE_BYTES:
             yield InputRow(number, None, "line is too long")
             continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            yield InputRow(number, None, "not valid UTF-8")
+            yield InputRow(number, None, "not valid UTF-8 (save the file as CSV UTF-8)")
             continue
-        if is_jsonl:
-            fields, error = _json_fields(text)
-        else:
-            if header is None:
-                header = [h.strip().lower() for h in _csv_cells(text) or []]
-                missing = [f for f in REQUIRED if f not in header]
-                if missing:
-                    raise RowError(f"line {number}: the CSV header lacks column(s) {', '.join(missing)}")
-                continue
-            fields, error = _csv_fields(text, header)
+        fields, error = _json_fields(text) if header is None else _csv_fields(text, header, delimiter)
         if error:
             yield InputRow(number, None, error)
             continue
@@ -193,18 +298,22 @@ def _json_fields(text: str) -> tuple[dict[str, Any], str | None]:
         return {}, "not a valid JSON object (or a repeated field)"
     if not isinstance(obj, dict):
         return {}, "not a JSON object"
+    for key in obj:
+        near = _suggest(str(key).lower(), FIELDS) if key not in FIELDS else None
+        if near:
+            return {}, f"has an unknown field (did you mean {near}?)"
     return obj, None
 
 
-def _csv_cells(text: str) -> list[str] | None:
+def _csv_cells(text: str, delimiter: str = ",") -> list[str] | None:
     try:
-        return next(csv.reader([text], strict=True))
+        return next(csv.reader([text], delimiter=delimiter, strict=True))
     except (csv.Error, StopIteration):
         return None
 
 
-def _csv_fields(text: str, header: list[str]) -> tuple[dict[str, Any], str | None]:
-    cells = _csv_cells(text)
+def _csv_fields(text: str, header: list[str], delimiter: str) -> tuple[dict[str, Any], str | None]:
+    cells = _csv_cells(text, delimiter)
     if cells is None:
         return {}, "not valid CSV (check the quotes)"
     if len(cells) != len(header):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import sqlite3
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from typing import Iterator
 
 from . import cardnumber
 from .errors import RegistryError
+from .files import make_private
 
 REGISTRY_FILE = "registry.sqlite"
 SCHEMA_VERSION = 2
@@ -43,9 +45,16 @@ CREATE TABLE card_faces (
     card_hash BLOB NOT NULL REFERENCES cards(card_hash), face TEXT NOT NULL,
     status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),
     PRIMARY KEY (list_no, idx), UNIQUE (card_hash, face)) WITHOUT ROWID;
-CREATE TABLE batch_rows (
-    batch BLOB NOT NULL, line INTEGER NOT NULL, row_hash BLOB NOT NULL, card_hash BLOB NOT NULL UNIQUE,
-    done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (batch, line)) WITHOUT ROWID;
+"""
+#: The open batch's journal: erased (secure_delete, VACUUM, WAL truncated) when the batch completes or is closed.
+_JOURNAL = """
+CREATE TABLE IF NOT EXISTS batches (batch BLOB PRIMARY KEY, opened_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS batch_outputs (
+    batch BLOB NOT NULL REFERENCES batches(batch), out_no INTEGER NOT NULL, path TEXT NOT NULL,
+    PRIMARY KEY (batch, out_no)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS batch_cards (
+    batch BLOB NOT NULL REFERENCES batches(batch), resident BLOB NOT NULL, card_hash BLOB NOT NULL UNIQUE,
+    out_no INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (batch, resident)) WITHOUT ROWID;
 """
 
 
@@ -93,9 +102,10 @@ class Registry:
         path = Path(city_dir) / REGISTRY_FILE
         if path.exists():
             raise RegistryError("a registry already exists here", "use a new directory for a new city")
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite gives -wal/-shm the same mode
         db = _connect(path)
         with _transaction(db):
-            for statement in _SCHEMA.split(";"):
+            for statement in (_SCHEMA + _JOURNAL).split(";"):
                 if statement.strip():
                     db.execute(statement)
             db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('bundle_version', '0')", (str(SCHEMA_VERSION),))
@@ -107,6 +117,8 @@ class Registry:
         path = Path(city_dir) / REGISTRY_FILE
         if not path.is_file():
             raise RegistryError(f"no registry in {city_dir}", "run `cityid-issuer init DIR` first or check the directory")
+        for name in (REGISTRY_FILE, REGISTRY_FILE + "-wal", REGISTRY_FILE + "-shm"):  # made 0644 by earlier versions
+            make_private(Path(city_dir) / name)
         try:
             db = _connect(path)
             # integrity_check, not quick_check: it also compares indexes with rows, so a flipped byte in a card's row is caught.
@@ -137,9 +149,9 @@ class Registry:
     def keyed_hash(self, label: str, data: bytes) -> bytes:
         return hmac.new(self._secret, label.encode("ascii") + b"\0" + data, hashlib.sha256).digest()
 
-    def derived_card_number(self, batch: bytes, line: int, attempt: int) -> str:
-        """The card number a batch assigns to a line; recomputable on resume, so it is never stored."""
-        return cardnumber.derived_number(self._secret, batch, line, attempt)
+    def derived_card_number(self, batch: bytes, resident: bytes, attempt: int) -> str:
+        """The card number a batch assigns to a resident; recomputable while the batch is open, so never stored."""
+        return cardnumber.derived_number(self._secret, batch, resident, attempt)
 
     # -- meta
     def meta(self, name: str) -> str | None:
@@ -229,17 +241,70 @@ class Registry:
     def card_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM cards").fetchone()[0]
 
-    # -- batch journal: which input line became which card (by keyed hashes only)
-    def journal_rows(self, batch: bytes) -> dict[int, tuple[bytes, bytes, bool]]:
-        rows = self.db.execute("SELECT line, row_hash, card_hash, done FROM batch_rows WHERE batch = ?", (batch,))
-        return {line: (row_hash, card_hash, bool(done)) for line, row_hash, card_hash, done in rows}
+    def cards_signed_by(self, kid: str) -> set[bytes]:
+        return {row[0] for row in self.db.execute("SELECT card_hash FROM cards WHERE kid = ?", (kid,))}
 
-    def journal_add(self, batch: bytes, line: int, row_hash: bytes, card_hash: bytes) -> None:
-        self.db.execute("INSERT INTO batch_rows (batch, line, row_hash, card_hash) VALUES (?, ?, ?, ?)",
-                        (batch, line, row_hash, card_hash))
+    # -- the open batch's journal: which resident (keyed hash of names and birth date) became which card
+    def open_batch(self, now: int, create: bool = True) -> tuple[bytes, int] | None:
+        """The open batch (its random id and opening time), opened now if none is and ``create`` (in a transaction)."""
+        self._journal_tables()
+        row = self.db.execute("SELECT batch, opened_at FROM batches").fetchone()
+        if row is None and create:
+            row = (secrets.token_bytes(32), now)
+            self.db.execute("INSERT INTO batches VALUES (?, ?)", row)
+        return (row[0], row[1]) if row else None
 
-    def journal_done(self, batch: bytes, lines: list[int]) -> None:
-        self.db.executemany("UPDATE batch_rows SET done = 1 WHERE batch = ? AND line = ?", [(batch, n) for n in lines])
+    def _journal_tables(self) -> None:
+        legacy = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'batch_rows'").fetchone()
+        if legacy and self.db.execute("SELECT 1 FROM batch_rows WHERE done = 0").fetchone():
+            raise RegistryError("an interrupted batch of an earlier cityid version is unfinished",
+                                "finish it with that version (run the same input again), then upgrade")
+        if legacy:  # finished batches of earlier versions: their row hashes are erased at the next batch close
+            self.db.execute("DROP TABLE batch_rows")
+        for statement in _JOURNAL.split(";"):
+            if statement.strip():
+                self.db.execute(statement)
+
+    def batch_output(self, batch: bytes, path: str) -> int:
+        """The number of an output folder of the batch (added if new)."""
+        row = self.db.execute("SELECT out_no FROM batch_outputs WHERE batch = ? AND path = ?", (batch, path)).fetchone()
+        if row:
+            return row[0]
+        out_no = self.db.execute("SELECT count(*) FROM batch_outputs WHERE batch = ?", (batch,)).fetchone()[0] + 1
+        self.db.execute("INSERT INTO batch_outputs VALUES (?, ?, ?)", (batch, out_no, path))
+        return out_no
+
+    def batch_outputs(self, batch: bytes) -> dict[int, str]:
+        return dict(self.db.execute("SELECT out_no, path FROM batch_outputs WHERE batch = ?", (batch,)))
+
+    def batch_cards(self, batch: bytes) -> dict[bytes, tuple[bytes, int, bool]]:
+        """resident -> (card hash, output folder number, done)."""
+        rows = self.db.execute("SELECT resident, card_hash, out_no, done FROM batch_cards WHERE batch = ?", (batch,))
+        return {resident: (card_hash, out_no, bool(done)) for resident, card_hash, out_no, done in rows}
+
+    def batch_add(self, batch: bytes, resident: bytes, card_hash: bytes, out_no: int) -> None:
+        self.db.execute("INSERT INTO batch_cards (batch, resident, card_hash, out_no) VALUES (?, ?, ?, ?)",
+                        (batch, resident, card_hash, out_no))
+
+    def batch_done(self, batch: bytes, done: list[tuple[bytes, int]]) -> None:
+        """Mark residents' cards as written, each into the given output folder."""
+        self.db.executemany("UPDATE batch_cards SET done = 1, out_no = ? WHERE batch = ? AND resident = ?",
+                            [(out_no, batch, resident) for resident, out_no in done])
+
+    def erase_batch(self) -> None:
+        """Delete the batch journal so that no page, free page or WAL frame keeps it (outside a transaction)."""
+        with self.transaction():
+            self._journal_tables()
+            for table in ("batch_cards", "batch_outputs", "batches"):
+                self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+        # secure_delete zeroed the rows; VACUUM rebuilds the file without free pages, and the TRUNCATE
+        # checkpoint copies it home and empties the WAL, whose old frames still held the journal pages.
+        self.db.execute("VACUUM")
+        busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise RegistryError("the batch journal was deleted, but another process holds the registry open, so old "
+                                "copies may remain in registry.sqlite-wal", "close other cityid processes and run "
+                                "`cityid-issuer close-batch DIR` again")
 
 
 def _migrate_from_schema_1(db: sqlite3.Connection) -> None:

@@ -14,6 +14,7 @@ from .errors import VerificationError
 from .format.qr import decode_qr, encode_qr
 from .format.statuslist import StatusList
 from .purpose import PRESETS, Purpose
+from .scanner import clean_scan
 from .trust import TrustStore
 from .verifier import VerifiedCredential, Verifier
 
@@ -25,6 +26,7 @@ __all__ = [
     "VerificationError",
     "VerifiedCredential",
     "Verifier",
+    "clean_scan",
     "decode_qr",
     "encode_qr",
 ]

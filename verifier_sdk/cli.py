@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import VerificationError
+from .errors import NOT_VALID, VALID, VerificationError
 from .purpose import PRESETS
+from .scanner import clean_scan
 from .trust import BUNDLE_FILE, ROOT_KEY_FILE, TrustStore, root_key_fingerprint
 from .verifier import Verifier
 
@@ -90,7 +91,7 @@ def _load_trust(path: Path, root_key: str | None) -> TrustStore:
 def _read_input(value: str) -> str:
     if value == "-":
         data = sys.stdin.buffer.read(64 * 1024 + 1)
-        return data.decode("utf-8", "replace").strip()
+        return clean_scan(data.decode("utf-8", "replace"))
     candidate = Path(value)
     if candidate.suffix.lower() in _IMAGE_SUFFIXES:
         if not candidate.is_file():
@@ -100,16 +101,16 @@ def _read_input(value: str) -> str:
         with open(candidate, "rb") as handle:
             data = handle.read(MAX_BYTES + 1)  # a huge file is refused without reading it all
         return decode_image(data)
-    return value.strip()
+    return clean_scan(value)  # a scanner's whitespace, and Caps Lock
 
 
 def _report_valid(cred: Any, as_json: bool) -> None:
     claims = dict(cred.claims)
     if as_json:
-        print(json.dumps({"valid": True, "code": None, "vct": cred.vct, "issuer": cred.issuer,
+        print(json.dumps({"valid": True, "state": VALID, "code": None, "vct": cred.vct, "issuer": cred.issuer,
                           "expires_at": cred.expires_at.isoformat(), "status": cred.status, "claims": claims}, ensure_ascii=False))
         return
-    print(f"VALID  {cred.vct}  (expires {cred.expires_at:%Y-%m-%d}, status: {cred.status or 'not checked'})")
+    print(f"VALID  This city ID card is valid.  ({cred.vct}, expires {cred.expires_at:%Y-%m-%d}, status: {cred.status or 'not checked'})")
     # The purpose's label order reads naturally at a desk (given name before family name).
     for name in sorted(claims, key=lambda n: (list(cred.labels).index(n) if n in cred.labels else len(cred.labels), n)):
         value, label = claims[name], cred.labels.get(name, name)
@@ -119,9 +120,10 @@ def _report_valid(cred: Any, as_json: bool) -> None:
 
 def _report_invalid(err: VerificationError, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"valid": False, "code": err.code, "message": err.message, "advice": err.advice, "claims": {}}))
+        print(json.dumps({"valid": False, "state": err.state, "code": err.code, "message": err.message, "advice": err.advice, "claims": {}}))
         return
-    print(f"INVALID  ({err.code}) {err.message}")
+    # NOT VALID: the card is refused; CANNOT CHECK: the fault is not the card's (trust data, wrong face, a misread).
+    print(f"{'NOT VALID' if err.state == NOT_VALID else 'CANNOT CHECK'}  ({err.code}) {err.message}")
     print(f"  What to do: {err.advice}")
 
 

@@ -79,6 +79,8 @@ class TrustStore:
         """
         path = Path(path)
         bundle_path = path / BUNDLE_FILE if path.is_dir() else path
+        if path.is_dir() and not bundle_path.exists():
+            raise MalformedError(_not_a_publication(path))
         root = load_root_key(root_key)
         claims = verify_trust_bundle(_read_text(bundle_path, _MAX_BUNDLE_BYTES, "trust bundle"), root)
         bundle = _parse_bundle(claims)
@@ -265,6 +267,14 @@ def _parse_bundle(claims: Mapping[str, Any]) -> dict[str, Any]:
             raise fail("status list path must look like status/NAME.jwt")
         status_lists.append((entry["uri"], relative))
     return {"iss": iss, "version": version, "iat": iat, "keys": keys, "status_lists": status_lists}
+
+
+def _not_a_publication(folder: Path) -> str:
+    """Which folder was expected, e.g. when given a city folder instead of its publication."""
+    inside = [child for child in sorted(folder.iterdir()) if (child / BUNDLE_FILE).is_file()] if folder.is_dir() else []
+    hint = f": {inside[0]}" if inside else ""
+    return (f"{folder} holds no {BUNDLE_FILE}, so it is not trust data. Give the city's publication folder "
+            f"(the folder that holds {BUNDLE_FILE}){hint}")
 
 
 def _read_text(path: Path, limit: int, what: str, missing: type[VerificationError] = MalformedError) -> str:

@@ -17,6 +17,8 @@ from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
 from .errors import (
+    CANNOT_CHECK,
+    NOT_VALID,
     ExpiredError,
     MalformedError,
     NotYetValidError,
@@ -25,6 +27,7 @@ from .errors import (
     StatusStaleError,
     StatusUnavailableError,
     SuspendedError,
+    UnknownKeyError,
     UntrustedIssuerError,
 )
 from .format import jws
@@ -35,7 +38,7 @@ from .format.strict import is_numeric_date, json_object
 from .keybinding import verify_key_binding
 from .purpose import Purpose, resolve_purpose
 from .timeutil import epoch, to_datetime
-from .trust import TrustStore
+from .trust import IssuingKey, TrustStore
 
 #: Header types of an SD-JWT VC ("vc+sd-jwt" is the name older drafts used).
 CREDENTIAL_TYPES = ("dc+sd-jwt", "vc+sd-jwt")
@@ -98,7 +101,7 @@ class Verifier:
         unverified_header, unverified_payload = scanned.header, scanned.payload
         if unverified_payload.get("iss") != self.trust.issuer:
             raise UntrustedIssuerError("this card was not issued by the city this verifier trusts")
-        key = self.trust.key_for(unverified_header.get("kid"), now_ts)
+        key, refusal = self._issuing_key(unverified_header.get("kid"), unverified_payload, now_ts)
         jws.check_header(unverified_header, key.alg, CREDENTIAL_TYPES, "credential")
         if scanned.qr is not None:
             jws.verify_raw_signature(scanned.signing_input, scanned.qr.signature, key.alg, key.public_key, "credential")
@@ -106,10 +109,14 @@ class Verifier:
         else:
             jws.verify_signature(scanned.sd_jwt.jws, key.alg, key.public_key, "credential")
         payload = unverified_payload  # signature checked: from here on it is the city's word
+        if refusal is not None:
+            # A retired key still vouches for what it signed: an expired card hears "expired".
+            self._check_validity(payload, now_ts)
+            raise refusal
 
         vct = payload.get("vct")
         if not isinstance(vct, str) or not vct:
-            raise MalformedError("credential has no type (vct)")
+            raise MalformedError("credential has no type (vct)", state=NOT_VALID)
         expires = self._check_validity(payload, now_ts)
         claims = resolve(payload, scanned.disclosures)
         if not _AGE_FROM_NAMES.isdisjoint(claims):
@@ -139,6 +146,24 @@ class Verifier:
             labels=self.purpose.labels,
         )
 
+    def _issuing_key(self, kid: Any, unverified_payload: Mapping[str, Any], now: float) -> tuple[IssuingKey, UnknownKeyError | None]:
+        """The key that signed the card, and the refusal to raise once its signature is checked (a retired key)."""
+        try:
+            return self.trust.key_for(kid, now), None
+        except UnknownKeyError as err:
+            key = self.trust._named_key(kid)
+            if key is None:
+                # Trust data older than the card may predate its key (sync); data newer than it should list it.
+                issued = self.trust.bundle_issued_at
+                claimed = unverified_payload.get("iat")
+                newer = issued is not None and is_numeric_date(claimed) and claimed <= issued.timestamp()
+                raise UnknownKeyError(err.message, state=NOT_VALID if newer else CANNOT_CHECK) from None
+            if key.withdrawn:
+                raise UnknownKeyError(err.message, state=NOT_VALID) from None
+            if key.not_after is not None and now > key.not_after:
+                return key, UnknownKeyError(err.message, state=NOT_VALID)  # retired: the city stopped accepting it
+            raise  # not valid yet: most likely this computer's clock
+
     def _claim_order(self) -> tuple[str, ...]:
         """The purpose's claims, sorted once per purpose (``self.purpose`` may be replaced)."""
         purpose = self.purpose
@@ -149,14 +174,15 @@ class Verifier:
     def _check_validity(self, payload: Mapping[str, Any], now: float) -> datetime:
         exp = payload.get("exp")
         if exp is None:
-            raise MalformedError("credential has no expiry date (exp)")
+            raise MalformedError("credential has no expiry date (exp)", state=NOT_VALID)
         for name in ("exp", "nbf", "iat"):
             if name in payload and not is_numeric_date(payload[name]):
-                raise MalformedError(f"credential claim {name} is not a date")
+                raise MalformedError(f"credential claim {name} is not a date", state=NOT_VALID)
         if now >= exp:
-            raise ExpiredError(f"the card expired on {to_datetime(exp):%Y-%m-%d}")
+            raise ExpiredError(f"the card expired on {to_datetime(exp):%Y-%m-%d}", expired_on=f"{to_datetime(exp):%Y-%m-%d}")
         if payload.get("nbf", now) > now + self._skew:
-            raise NotYetValidError(f"the card is valid only from {to_datetime(payload['nbf']):%Y-%m-%d %H:%M} UTC")
+            raise NotYetValidError(f"the card is valid only from {to_datetime(payload['nbf']):%Y-%m-%d %H:%M} UTC",
+                                   valid_from=f"{to_datetime(payload['nbf']):%Y-%m-%d %H:%M} UTC")
         if payload.get("iat", now) > now + self._skew:
             raise NotYetValidError("the card claims to be issued in the future; check this computer's clock")
         expires = _EXPIRIES.get(exp)
@@ -173,10 +199,10 @@ class Verifier:
             return None
         reference = status.get("status_list") if isinstance(status, dict) else None
         if not isinstance(reference, dict):
-            raise MalformedError("credential status must name a status list")
+            raise MalformedError("credential status must name a status list", state=NOT_VALID)
         idx, uri = reference.get("idx"), reference.get("uri")
         if not isinstance(idx, int) or isinstance(idx, bool) or not isinstance(uri, str):
-            raise MalformedError("credential status needs an integer idx and a uri")
+            raise MalformedError("credential status needs an integer idx and a uri", state=NOT_VALID)
         entry = self.trust.status_list(uri)
         if isinstance(entry, StatusListToken):
             if entry.expired(now):

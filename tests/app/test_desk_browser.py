@@ -175,7 +175,11 @@ def test_browser_profile_keeps_no_claim_values(playwright, live_desk, issued_cit
         page.keyboard.type(card_text(issued_city, "valid"))
         page.keyboard.press("Enter")
         page.locator("#result").wait_for()
-        page.set_input_files("#image", str(issued_city.folders["valid"] / "front.png"))
+        # Chromium's session keeps the *path* of an uploaded file (to re-POST on reload), never its bytes; the
+        # issuer names card folders by card number, a clerk's photo is not, so upload it under a plain name.
+        photo = tmp_path / "card-photo.png"
+        shutil.copyfile(issued_city.folders["valid"] / "front.png", photo)
+        page.set_input_files("#image", str(photo))
         page.locator("#result[data-valid='true']").wait_for()
         page.keyboard.press("Escape")
         page.wait_for_url(live_desk)

@@ -104,3 +104,38 @@ def test_example_reads_a_photo(issued_city):
                           str(publication / "root-key.pem"), str(issued_city.folders["valid"] / "front.png")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "Zofia" in run.stdout
+
+
+def test_demo_prints_commands_that_work_as_shown(tmp_path):
+    """Measured: the printed 'cityid-verify ...' failed until the virtual environment was activated."""
+    bare_path = {**os.environ, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    bare_path.pop("VIRTUAL_ENV", None)
+    demo = subprocess.run([sys.executable, "-m", "issuer.cli", "demo", str(tmp_path / "demo-city")], cwd=REPO, env=bare_path,
+                          capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr
+    lines = [line.strip() for line in demo.stdout.splitlines()]
+    commands = [line.split(": ", 1)[1] if line.startswith("# or") else line for line in lines if "cityid-verify" in line and "--trust" in line]
+    assert len(commands) == 5
+    outcomes = []
+    for command in commands:
+        run = subprocess.run(["bash", "-c", command], cwd=REPO, env=bare_path, capture_output=True, text=True, timeout=120)
+        assert "command not found" not in run.stderr and "No such file" not in run.stderr, (command, run.stderr)
+        outcomes.append((run.returncode, run.stdout.split("  ")[0], run.stdout.split("  ")[1][:9]))
+    assert outcomes == [(0, "VALID", "This city"), (0, "VALID", "This city"), (1, "NOT VALID", "(revoked)"),
+                        (1, "NOT VALID", "(expired)"), (0, "VALID", "This city")]
+
+
+def test_examples_word_results_alike_and_read_caps_lock_scans(desk, city):
+    import time
+
+    from verifier_sdk import encode_qr
+
+    exp = int(time.time()) + 86400
+    no_tier = encode_qr(city.card("perks", {"age_over_65": True}, exp=exp))
+    args = ["--trust", str(desk.publication), "--root-key", str(desk.root_key)]
+    museum = subprocess.run([sys.executable, str(REPO / "examples" / "museum_desk.py"), *args, no_tier.lower()], capture_output=True, text=True, timeout=60)
+    assert museum.returncode == 0, museum.stderr
+    assert museum.stdout.splitlines()[0] == "VALID: This city ID card is valid."
+    assert "This card has no museum membership: standard admission applies." in museum.stdout and "Senior discount (65+): yes" in museum.stdout
+    bank = subprocess.run([sys.executable, str(REPO / "examples" / "bank_teller.py"), *args, no_tier], capture_output=True, text=True, timeout=60)
+    assert bank.returncode == 1 and bank.stdout.startswith("CANNOT CHECK (purpose_not_satisfied)")

@@ -394,7 +394,7 @@ def test_wrong_sub(key, status_list):
     with pytest.raises(StatusUnavailableError) as err:
         verify_status_list_token(make(status_list, key), lookup_for(key), expected_sub=SUB + "0")
     assert type(err.value) is StatusUnavailableError
-    assert err.value.message == "status list is for another credential list"
+    assert err.value.message == "Status list is for another credential list."
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ PEOPLE = [
     {"given_name": "Ana María", "family_name": "Pérez Quispe", "birthdate": "1988-03-14", "museum_tier": "gold", "rx_eligible": True},
     {"given_name": "Дмитрий", "family_name": "Коваленко", "birthdate": "1956-11-02", "museum_tier": "silver"},
     {"given_name": "فاطمة الزهراء", "family_name": "الحسيني", "birthdate": "2001-07-30", "rx_eligible": "yes"},
-    {"given_name": "Nguyễn Thị", "family_name": "Lan", "birthdate": "1979-01-09"},
+    {"given_name": "Thị Lan", "family_name": "Nguyễn", "birthdate": "1979-01-09"},
     {"given_name": "美咲", "family_name": "佐藤", "birthdate": "2008-02-29", "museum_tier": "standard"},
     {"given_name": "अनन्या", "family_name": "शर्मा", "birthdate": "1960-12-31"},
     {"given_name": "Yael", "family_name": "בן־דוד", "birthdate": "1990-09-09", "rx_eligible": False},

@@ -45,7 +45,7 @@ def test_bad_rows_are_reported_and_the_rest_issued(demo_city, tmp_path):
     assert dict(report.failed) == {
         3: "name is missing (given_name or family_name; a resident with one name fills either)", 4: "birthdate is not a real date", 5: "birthdate must be written YYYY-MM-DD",
         6: "birthdate is in the future", 7: "given_name is longer than 100 characters",
-        8: "card_number must be 12 digits with a valid check digit", 9: "not valid UTF-8",
+        8: "card_number must be 12 digits with a valid check digit", 9: "not valid UTF-8 (save the file as CSV UTF-8)",
         10: "family_name contains a control or invisible character", 11: "has 3 columns, the header has 6",
         14: "card_number is already issued (earlier batch or earlier line)", 15: "rx_eligible must be true or false"}
     assert (tmp_path / "out" / "100000000008").is_dir()
@@ -67,7 +67,7 @@ def _registry_rows(city_dir: Path):
     db = sqlite3.connect(city_dir / "registry.sqlite")
     try:
         return db.execute("SELECT card_hash, face, list_no, idx FROM card_faces").fetchall(), \
-            db.execute("SELECT line, done FROM batch_rows").fetchall()
+            db.execute("SELECT resident, done FROM batch_cards").fetchall()
     finally:
         db.close()
 
@@ -94,7 +94,7 @@ def test_kill_9_midway_then_rerun_loses_and_duplicates_nothing(tmp_path):
     rerun = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     cards, journal = _registry_rows(city_dir)
-    assert len(cards) == 900 and len(journal) == 300 and all(done for _, done in journal)  # three faces a card
+    assert len(cards) == 900 and journal == []  # three faces a card; complete: the journal is erased
     assert len({(list_no, idx) for _, _, list_no, idx in cards}) == 900
     before = {(h, f): (n, i) for h, f, n, i in cards_before}
     assert all(before[h, f] == (n, i) for h, f, n, i in cards if (h, f) in before)  # reserved faces kept their index

@@ -80,3 +80,27 @@ def test_stdin_from_a_hand_held_scanner(city, publication):
     )
     assert result.returncode == 0, result.stderr
     assert "Membership tier: gold" in result.stdout
+
+
+def test_caps_lock_scan_and_the_two_refusal_states(city, publication, capsys, monkeypatch):
+    text = card_text(city)
+    assert main(["--trust", str(publication), "--purpose", "museum", text.lower()]) == 0  # Caps Lock on the scanner
+    monkeypatch.setattr("sys.stdin", __import__("io").TextIOWrapper(__import__("io").BytesIO((text.lower() + "\n").encode())))
+    assert main(["--trust", str(publication), "--purpose", "museum", "-"]) == 0
+    assert "VALID  This city ID card is valid." in capsys.readouterr().out
+    assert main(["--trust", str(publication), "--purpose", "bank", text]) == 1  # the wrong face: not the card's fault
+    out = capsys.readouterr().out
+    assert out.startswith("CANNOT CHECK  (purpose_not_satisfied)") and "What to do: Ask the holder" in out
+    city.status[7] = 1
+    (publication / "status" / "1.jwt").write_text(city.status_token(iat=time.time() - 60))
+    assert main(["--trust", str(publication), "--purpose", "museum", "--json", text]) == 1
+    assert json.loads(capsys.readouterr().out)["state"] == "not_valid"
+    assert main(["--trust", str(publication), "--purpose", "museum", text]) == 1
+    assert capsys.readouterr().out.startswith("NOT VALID  (revoked) The city has revoked this card.")
+
+
+def test_trust_pointed_at_a_city_folder_says_which_folder(city, tmp_path, capsys):
+    city.publish(tmp_path / "city" / "publication")
+    assert main(["--trust", str(tmp_path / "city"), "--root-key", str(tmp_path / "city" / "publication" / "root-key.pem"), "x"]) == 2
+    err = capsys.readouterr().err
+    assert "publication folder" in err and str(tmp_path / "city" / "publication") in err

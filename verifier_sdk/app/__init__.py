@@ -8,7 +8,8 @@ Configuration keys (test_config, ``instance/config.py`` or ``CITYID_<KEY>`` vari
 PURPOSE (bank | museum | pharmacy, or a Purpose), TRUST_DIR (default instance/trust),
 ROOT_KEY (the pinned root key file; default instance/root-key.pem), PUBLICATION_URL
 (where ``sync-trust`` fetches from), MAX_STATUS_AGE_HOURS (freshness policy; default:
-the purpose's), RESULT_SECONDS (how long a result stays up; 30 at a bank, else 8), MAX_CONTENT_LENGTH.
+the purpose's), RESULT_SECONDS (how long a result stays up; 30 at a bank, else 8), MAX_CONTENT_LENGTH,
+LANGUAGE (en, es, zh_Hans, ru, bn, ht, ko, ar, ur, fr, pl; default: the browser's Accept-Language).
 Needs the ``app`` extra.
 """
 
@@ -33,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "PUBLICATION_URL": None,
     "MAX_STATUS_AGE_HOURS": None,
     "RESULT_SECONDS": None,  # default: 30 s at a bank (the teller copies the details), else 8 s
+    "LANGUAGE": None,  # default: the browser's (Accept-Language), else English
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     "MAX_FORM_MEMORY_SIZE": 128 * 1024,
     "MAX_FORM_PARTS": 20,
@@ -48,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     from flask import Flask
 
     from . import api, errors, scan, security
+    from .i18n import init_babel
     from .maintenance import sync_trust_command
     from .trust_state import TrustState
 
@@ -66,6 +69,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     app.extensions["cityid"] = TrustState(app.config["TRUST_DIR"], app.config["ROOT_KEY"], purpose)
     app.extensions["cityid_purpose"] = purpose
 
+    init_babel(app)
     app.register_blueprint(scan.bp)
     app.register_blueprint(api.bp)
     errors.register(app)

@@ -6,8 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..errors import MalformedError
-from .results import invalid, verify_image, verify_text
+from .results import unreadable, verify_image, verify_text
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -17,11 +16,11 @@ def verify() -> Any:
     if request.mimetype == "application/json":
         body = request.get_json(silent=True)
         text = body.get("qr") if isinstance(body, dict) else None
-        outcome = verify_text(text) if isinstance(text, str) else invalid(MalformedError('send JSON {"qr": "<scanned text>"}'))
+        outcome = verify_text(text) if isinstance(text, str) else unreadable('send JSON {"qr": "<scanned text>"}')
     elif request.mimetype == "multipart/form-data" and "image" in request.files:
         outcome = verify_image(request.files["image"].read(current_app.config["MAX_CONTENT_LENGTH"] + 1))
     else:
-        outcome = invalid(MalformedError('send JSON {"qr": "<scanned text>"} or a multipart form with an "image" file'))
+        outcome = unreadable('send JSON {"qr": "<scanned text>"} or a multipart form with an "image" file')
     return jsonify(outcome.as_json()), outcome.http_status
 
 

@@ -29,7 +29,7 @@ import re
 import zlib
 from typing import NamedTuple
 
-from ..errors import MalformedError, UnsupportedError, VerificationError
+from ..errors import CANNOT_CHECK, MalformedError, UnsupportedError, VerificationError
 from .base45 import b45decode, b45encode
 from . import compact_text, face_layout
 from .qr_dictionary import DICTIONARY as DICTIONARY_V1
@@ -115,7 +115,7 @@ def unpack(text: str) -> QRParts:
     elif text.startswith(PREFIX_V1):
         version = 1
     elif _OTHER_VERSION.match(text):
-        raise UnsupportedError("QR data: unknown format version")
+        raise UnsupportedError("QR data: unknown format version", state=CANNOT_CHECK)  # newer cards: the desk's fault
     else:
         raise MalformedError("QR data: not a city ID code")
     try:

@@ -8,6 +8,9 @@
   var result = document.getElementById("result");
   var seconds = parseInt(document.body.getAttribute("data-result-seconds"), 10) || 8;
   var timer = null;
+  // The page's words for what this script shows (the server renders them in the desk's language).
+  var words = document.getElementById("desk-text");
+  function t(name, fallback) { return (words && words.getAttribute("data-" + name)) || fallback; }
 
   function nextCustomer() {
     // replace(): the result page leaves the history, so Back cannot show it to the next person.
@@ -37,23 +40,30 @@
     var tick = function () {
       left -= 1;
       if (left <= 0) { nextCustomer(); return; }
-      countdown.textContent = "Clears in " + left + " s";
+      countdown.textContent = t("clears", "Clears in {n} s.").replace("{n}", left);
     };
-    countdown.textContent = "Clears in " + left + " s";
+    countdown.textContent = t("clears", "Clears in {n} s.").replace("{n}", left);
     timer = window.setInterval(tick, 1000);
     hold.hidden = false;
     hold.addEventListener("click", function () {
       window.clearInterval(timer);
-      countdown.textContent = "Kept on screen. Press Esc for the next customer.";
+      countdown.textContent = t("kept", "Kept on screen. Press Esc for the next customer.");
       hold.hidden = true;
       qr.focus();
     });
   }
   qr.focus();
+  // Screen readers: the result arrived with the page, so say it through the live region once the page is up.
+  var announce = document.getElementById("announce");
+  if (announce && announce.getAttribute("data-text")) {
+    window.setTimeout(function () { announce.textContent = announce.getAttribute("data-text"); }, 250);
+  }
   document.addEventListener("click", function () { window.setTimeout(refocus, 0); });
 
   // Photo: check as soon as one is chosen.
   var image = document.getElementById("image");
+  // Leaving the page: empty the fields so the browser's saved page state (session restore) keeps no scan or file name.
+  window.addEventListener("pagehide", function () { qr.value = ""; image.value = ""; });
   image.addEventListener("change", function () {
     if (image.files && image.files.length) { document.getElementById("upload-form").submit(); }
   });
@@ -89,7 +99,7 @@
       var pixels = context.getImageData(0, 0, canvas.width, canvas.height);
       var found = window.jsQR && window.jsQR(pixels.data, pixels.width, pixels.height, { inversionAttempts: "dontInvert" });
       if (found && found.data && found.data.trim()) {
-        status.textContent = "Code found, checking…";
+        status.textContent = t("found", "Code found, checking…");
         stopCamera(true);
         qr.value = found.data.trim();
         scanForm.submit();
@@ -101,10 +111,10 @@
 
   function startCamera() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      status.textContent = "The camera needs this page on localhost or https. Use the scanner or a photo instead.";
+      status.textContent = t("needs-https", "The camera needs this page on localhost or https. Use the scanner or a photo instead.");
       return;
     }
-    status.textContent = "Starting the camera…";
+    status.textContent = t("starting", "Starting the camera…");
     navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }).then(function (s) {
       stream = s;
       video.srcObject = s;
@@ -112,13 +122,13 @@
       startButton.hidden = true;
       stopButton.hidden = false;
       window.sessionStorage.setItem(CAMERA_KEY, "on");
-      status.textContent = "Hold the card's QR code up to the camera.";
+      status.textContent = t("hold-up", "Hold the card's QR code up to the camera.");
       return video.play();
     }).then(function () {
       scanFrame();
     }).catch(function () {
       stopCamera(false);
-      status.textContent = "No camera available (or permission refused). Use the scanner or a photo instead.";
+      status.textContent = t("no-camera", "No camera is available, or permission was refused. Use the scanner or a photo instead.");
     });
   }
 
