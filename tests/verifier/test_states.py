@@ -109,7 +109,7 @@ def test_base45_has_no_lowercase_so_uppercasing_a_scan_is_lossless():
 def test_clean_scan_undoes_caps_lock_but_verify_stays_strict(city):
     trust = city.trust()
     text = encode_qr(city.card())
-    for typed in (text.lower(), text.swapcase(), f"  {text.lower()}\r\n", "Cid1:" + text[5:].lower()):
+    for typed in (text.lower(), text.swapcase(), f"  {text.lower()}\r\n", "Cid2:" + text[5:].lower()):
         assert clean_scan(typed) == text
         assert Verifier(trust, purpose="museum").verify(clean_scan(typed), now=NOW).claims["museum_tier"] == "gold"
     assert refusal(trust, text.lower()).code == "malformed"  # the SDK takes only the exact QR text
