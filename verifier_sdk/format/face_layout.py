@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from ..errors import MalformedError
+from . import varint
 
 _STRING = rb'([^"\\\x00-\x1f]*)'
 _NUMBER = rb"(0|[1-9][0-9]{0,17})"
@@ -42,7 +43,7 @@ def pack(payload: bytes) -> tuple[bytes, bytes] | None:
     exp_code = 2 * ((int(exp) + 1) // _DAY) + 1 if end_of_day else 2 * int(exp)
     if iss and uri.startswith(iss):
         uri = _RELATIVE + uri[len(iss) :]
-    return _varint(exp_code) + _varint(int(idx)), b'"'.join((iss, vct, uri, claims or b""))
+    return varint.encode(exp_code) + varint.encode(int(idx)), b'"'.join((iss, vct, uri, claims or b""))
 
 
 def read_numbers(record: bytes) -> tuple[int, int, int]:
@@ -84,30 +85,7 @@ def frame(exp_code: int, idx: int, text: bytes) -> bytes:
             % (iss, vct, exp, idx, uri, b"," + claims if claims else b""))
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
     if pos + 2 < len(data) and data[pos + 2] < 0x80 and data[pos] & data[pos + 1] & 0x80 and data[pos + 2]:
         return (data[pos] & 0x7F) | (data[pos + 1] & 0x7F) << 7 | data[pos + 2] << 14, pos + 3  # most numbers
-    value = shift = 0
-    while True:
-        if pos >= len(data):
-            raise MalformedError("QR data: face layout truncated")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            break
-        shift += 7
-        if shift > 63:
-            raise MalformedError("QR data: face layout number too large")
-    if byte == 0 and shift:
-        raise MalformedError("QR data: face layout number not minimal")
-    return value, pos
+    return varint.read(data, pos, 9, "face layout number")

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from ..errors import CANNOT_CHECK, MalformedError, UnsupportedError, VerificationError
 from .base45 import b45decode, b45encode
-from . import compact_text, face_layout
+from . import compact_text, face_layout, varint
 from .qr_dictionary import DICTIONARY as DICTIONARY_V1
 from .qr_dictionary_v2 import DICTIONARY as DICTIONARY_V2
 from .strict import b64url_decode, b64url_encode
@@ -225,33 +225,14 @@ def _split_records(stream: bytes) -> list[bytes]:
 
 
 def _read_record(data: bytes, pos: int) -> tuple[bytes, int]:
-    """A varint length, then that many bytes."""
-    length = shift = 0
-    while True:
-        if pos >= len(data):
-            raise MalformedError("QR data: truncated")
-        byte = data[pos]
-        pos += 1
-        length |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            break
-        shift += 7
-        if shift > 14:
-            raise MalformedError("QR data: length too large")
-    if byte == 0 and shift:
-        raise MalformedError("QR data: non-minimal length")
+    """A varint length (at most 3 bytes), then that many bytes."""
+    length, pos = varint.read(data, pos, 3, "length")
     if pos + length > len(data):
         raise MalformedError("QR data: a length overruns the data")
     return data[pos : pos + length], pos + length
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+_varint = varint.encode
 
 
 def _split_jws(text: str, what: str) -> tuple[bytes, bytes, bytes]:
