@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import time
 from contextlib import contextmanager
@@ -143,14 +144,20 @@ class Issuer:
                               "run `cityid-issuer rotate-key DIR`, then issue again")
         return key.kid
 
-    def issue_card(self, record: Mapping[str, Any], now: Any = None, out_dir: str | Path | None = None) -> IssuedCard:
-        """Issue one card from a record (given_name, family_name, birthdate, ...); optionally write its print folder."""
+    def issue_card(self, record: Mapping[str, Any], now: Any = None, out_dir: str | Path | None = None,
+                   photo: bytes | None = None) -> IssuedCard:
+        """Issue one card from a record (given_name, family_name, birthdate, ...); optionally write its print folder.
+
+        ``photo``: the photo's bytes when they come from the vault rather than a path in the record.
+        """
         at = epoch(now)
         today, expires_at = _today_and_expiry(self.config, at)
         try:
             person = check_record(dict(record), today, self.config.max_name_length, self.config.gender_options)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
+        if photo is not None and hasattr(person, "photo"):  # decoded from memory: never written to a file
+            person = replace(person, photo=io.BytesIO(photo))
         if self.vault is not None and out_dir is not None:
             check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
@@ -165,7 +172,7 @@ class Issuer:
                                                     today.isoformat(), expires_at, kid, self.config.status_list_fill)
         params = CardParams(number, status, today, expires_at, kid)
         if self.vault is not None:
-            self.vault.put(enrolment_record(number, person, today, expires_at, record.get("photo")))
+            self.vault.put(enrolment_record(number, person, today, expires_at, photo or record.get("photo")))
         texts = card_faces(self.config, person, params, self.keys.issuing_key(kid))
         folder = None
         if out_dir is not None:

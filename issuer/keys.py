@@ -151,30 +151,31 @@ def key_from_der(der: bytes) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def save_secret(path: Path, secret: bytes, passphrase: bytes | None) -> None:
+def save_secret(path: Path, secret: bytes, passphrase: bytes | None, label: str = _SECRET_LABEL) -> None:
     if passphrase is None:
         data = json.dumps({"kdf": "none", "secret": b64url_encode(secret)}).encode("ascii")
     else:
-        data = seal(secret, passphrase, _SECRET_LABEL)
+        data = seal(secret, passphrase, label)
     write_atomic(path, data, mode=0o600)
 
 
-def load_secret(path: Path, passphrase: bytes | None) -> bytes:
+def load_secret(path: Path, passphrase: bytes | None, label: str = _SECRET_LABEL,
+                name: str = "the registry key") -> bytes:
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise KeyStoreError("the registry key file is missing", "restore the city's keys folder from backup") from None
+        raise KeyStoreError(f"{name} file is missing", "restore the city's keys folder from backup") from None
     try:
         plain: Any = json.loads(data)
         if plain.get("kdf") == "none":
             return b64url_decode(plain["secret"], "secret", ValueError)
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise KeyStoreError("the registry key file is damaged", "restore the city's keys folder from backup") from None
+        raise KeyStoreError(f"{name} file is damaged", "restore the city's keys folder from backup") from None
     if not passphrase:
-        raise KeyStoreError("the registry key is encrypted and no passphrase was given", f"set {PASSPHRASE_ENV}")
-    secret, weak = unseal(data, passphrase, _SECRET_LABEL, "the registry key")
+        raise KeyStoreError(f"{name} is encrypted and no passphrase was given", f"set {PASSPHRASE_ENV}")
+    secret, weak = unseal(data, passphrase, label, name)
     if weak:
-        _reseal(Path(path), secret, passphrase, _SECRET_LABEL)
+        _reseal(Path(path), secret, passphrase, label)
     return secret
 
 

@@ -20,6 +20,8 @@ from .files import fsync_dir
 from .keys import load_secret, save_secret
 
 KEY_STORE_SUFFIX = ".vault-keys"
+#: Bound into each sealed period key, so no other sealed secret of the city passes for one.
+PERIOD_KEY_LABEL = "vault period key"
 _PERIOD = re.compile(r"\d{4}-\d{2}|\d{4}-W\d{2}|\d{4}-\d{2}-\d{2}")
 _FILE = re.compile(r"period-(.+)\.key")
 
@@ -105,13 +107,9 @@ class PeriodKeys:
             if not create:
                 return None
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            save_secret(path, secrets.token_bytes(32), self.passphrase)
-        if period in self._cache:
-            return self._cache[period]
-        try:
-            self._cache[period] = load_secret(path, self.passphrase)
-        except KeyStoreError as exc:
-            raise KeyStoreError(f"cannot open the vault key of period {period}: {exc.message}", exc.advice) from None
+            save_secret(path, secrets.token_bytes(32), self.passphrase, PERIOD_KEY_LABEL)
+        if period not in self._cache:
+            self._cache[period] = load_secret(path, self.passphrase, PERIOD_KEY_LABEL, f"the vault key of period {period}")
         return self._cache[period]
 
     def destroy(self, period: str) -> bool:

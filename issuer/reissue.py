@@ -76,10 +76,7 @@ def reissue(city: "Issuer", card_number: str, out_dir: Path, now: Any = None) ->
 
 
 def _reissue(city: "Issuer", record: VaultRecord, out_dir: Path, now: Any) -> "IssuedCard":
-    fields = dict(record.fields)
-    if record.photo is not None:
-        fields["photo"] = record.photo
-    new = city.issue_card(fields, now=now, out_dir=out_dir)
+    new = city.issue_card(record.fields, now=now, out_dir=out_dir, photo=record.photo)
     if record.scans:  # issuance stored the row and photo; the scans follow the resident to the new record
         attach_scans(city, new.card_number, record.scans)
     city.revoke(record.card_number, now=now)

@@ -99,6 +99,8 @@ def photo_bytes(photo: Any) -> bytes | None:
         return None
     if isinstance(photo, (bytes, bytearray)):
         return bytes(photo)
+    if hasattr(photo, "getvalue"):  # a photo held in memory (io.BytesIO)
+        return bytes(photo.getvalue())
     try:
         return Path(photo).read_bytes()
     except OSError:

@@ -20,8 +20,8 @@ from test_roundtrip import LATER, code_of, trust
 
 from issuer import Issuer, IssuerError
 from issuer.config import ConfigError, VaultConfig, default_config, from_json, to_json, validate
-from issuer.keys import load_secret
-from issuer.periodkeys import PeriodKeys, default_key_store
+from issuer.keys import load_secret, unseal
+from issuer.periodkeys import PERIOD_KEY_LABEL, PeriodKeys, default_key_store
 from issuer.reissue import attach_scans, enrolment_of, reissue, renew_expiring
 from issuer.vault import RecordShreddedError, Vault, VaultError, _associated, _derive, vault_path
 from verifier_sdk import Verifier
@@ -91,8 +91,10 @@ def try_every_secret(city_dir: Path, secrets: list[bytes]) -> int:
 
 def unsealable_secrets(folder: Path) -> list[bytes]:
     """Every sealed secret in a city's keys/ folder or a period-key store, opened with the passphrase."""
-    paths = [*folder.glob("keys/*.json"), *folder.glob("*.key")]
-    return [load_secret(path, PASSPHRASE.encode()) for path in paths]
+    found = [load_secret(path, PASSPHRASE.encode()) for path in folder.glob("keys/*.json")]
+    found += [unseal(path.read_bytes(), PASSPHRASE.encode(), "private key", path.name)[0]
+              for path in folder.glob("keys/*.pem")]
+    return found + [load_secret(path, PASSPHRASE.encode(), PERIOD_KEY_LABEL) for path in folder.glob("*.key")]
 
 
 def test_seizure_drill(vault_city, tmp_path):
@@ -132,6 +134,7 @@ def test_seizure_drill(vault_city, tmp_path):
 
     # After: the live folder, the backup and the key store yield nothing, with the passphrase in hand.
     secrets = unsealable_secrets(city_dir) + unsealable_secrets(backup) + unsealable_secrets(store_dir)
+    assert len(secrets) >= 6  # root key, issuing key, registry secret: live and backup
     for where, folder in (("the live city folder", city_dir), ("the backup", backup), ("the key store", store_dir)):
         assert_nothing_personal(folder_bytes(folder), texts, raw, where)
         assert try_every_secret(folder, secrets) == 0
