@@ -11,7 +11,7 @@ import io
 import math
 import random
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageFilter
@@ -59,7 +59,11 @@ class PrintedFace:
     module_px: float
     purpose: str
     #: Every code printed on this side (the back carries culture and rx), text -> the desk that reads it.
-    purposes: dict[str, str]
+    purposes: dict[str, str] = field(default_factory=dict)
+
+    def desk_for(self, text: str) -> str | None:
+        """The purpose that reads ``text`` if this side carries it."""
+        return (self.purposes or {self.text: self.purpose}).get(text)
 
 
 def photograph(face: PrintedFace, shot: Capture, rng: random.Random) -> bytes:
