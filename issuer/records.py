@@ -216,6 +216,8 @@ def _read_header(path: Path, text: str) -> tuple[list[str], str, list[str]]:
 
     delimiter = max(_DELIMITERS, key=lambda d: (sum(c in FIELDS for c in cells(d)), len(cells(d))))
     header = cells(delimiter)
+    while header and not header[-1]:  # spreadsheets export trailing separators ("a,b,c,,")
+        header.pop()
     unknown = [c for c in header if c not in FIELDS]
     for name in REQUIRED:
         if name not in header:
@@ -316,6 +318,8 @@ def _csv_fields(text: str, header: list[str], delimiter: str) -> tuple[dict[str,
     cells = _csv_cells(text, delimiter)
     if cells is None:
         return {}, "not valid CSV (check the quotes)"
+    if len(cells) > len(header) and not any(c.strip() for c in cells[len(header):]):
+        cells = cells[:len(header)]  # trailing empty cells of a spreadsheet export
     if len(cells) != len(header):
         return {}, f"has {len(cells)} columns, the header has {len(header)}"
     return {name: cell for name, cell in zip(header, cells) if name in FIELDS}, None

@@ -24,7 +24,7 @@ def test_timing_helpers():
     assert info["cores"] and info["python"] and "cryptography" in info["libraries"]
 
 
-@pytest.mark.parametrize("name", ["verify", "qr_size", "statuslist", "app"])
+@pytest.mark.parametrize("name", ["verify", "qr_size", "statuslist", "app", "keys"])
 def test_cheap_families_run(name):
     import importlib
 
