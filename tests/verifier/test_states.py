@@ -32,7 +32,7 @@ def test_every_error_class_speaks_in_sentences_and_has_a_state():
 def test_messages_raised_deep_inside_are_sentences(city):
     trust = city.trust()
     good = encode_qr(city.card())
-    for text in ["garbage", "CID1:%%%", good[:-7], "CID1:", good[:40] + "A" + good[41:], "a.b.c~", city.card(exp=NOW - 1)]:
+    for text in ["garbage", "CID1:%%%", good[:-7], "CID1:", good[:40] + ("A" if good[40] != "A" else "B") + good[41:], "a.b.c~", city.card(exp=NOW - 1)]:
         err = refusal(trust, text)
         assert err.message[0].isupper() and err.message.endswith("."), err.message
 
