@@ -109,13 +109,3 @@ def test_key_binding_checked():
 def test_bank_preset_still_reads_v1_id_faces():
     cred = Verifier(trust(), purpose="bank").verify(CARDS["ana-id"]["text"], now=NOW)
     assert dict(cred.claims) == CARDS["ana-id"]["claims"]
-
-
-def test_verifies_through_the_pinned_trust_bundle(tmp_path):
-    (tmp_path / "status").mkdir()
-    (tmp_path / "trust-bundle.jwt").write_text(VECTORS["trust_bundle"])
-    (tmp_path / "status" / "1.jwt").write_text(VECTORS["status_lists"]["https://id.example.gov/status/1"])
-    store = TrustStore.load(tmp_path, root_key=VECTORS["root_key_pem"])
-    assert verify(CARDS["vietnamese-id"], store).claims["family_name"] == "Hương"
-    with pytest.raises(RevokedError):
-        verify(CARDS["arabic-perks"], store)
