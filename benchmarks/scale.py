@@ -51,7 +51,7 @@ with Issuer.open(city_dir) as city:
             with registry.transaction():
                 for i in range(32):
                     card_hash = registry.card_hash(str(rng.randrange(10**11, 10**12)))
-                    registry.reserve_card(card_hash, ("urn:cityid:id:1",), "2026-12-02", 2**31, kid, 0.5)
+                    registry.reserve_card(card_hash, ("id", "perks"), ("urn:cityid:id:1", "urn:cityid:perks:1"), "2026-12-02", 2**31, kid, 0.5)
                     registry.batch_add(batch, rng.randbytes(32), card_hash, 1)
                     done += 1
 print(json.dumps({"done": done, "seconds": time.perf_counter() - start}), flush=True)

@@ -1,7 +1,7 @@
 """The card registry in PostgreSQL (psycopg 3): one registry for many enrollment centres.
 
-It holds exactly what the SQLite registry holds (keyed card hashes, status list
-indexes, vct, dates, issuing kid, status, the batch journal) and nothing personal.
+It holds exactly what the SQLite registry holds (keyed card hashes, each face's status
+list index, vct, dates, issuing kid, status, the batch journal) and nothing personal.
 Versioned migrations apply on open.  Many processes on many machines reserve cards
 at once without waiting for each other: the unique constraints decide (a random
 status index already taken, even by a transaction still in flight, is skipped and
@@ -44,12 +44,15 @@ CREATE TABLE issuing_keys (
     retired_at BIGINT, withdrawn BOOLEAN NOT NULL DEFAULT FALSE);
 CREATE TABLE status_lists (list_no INTEGER PRIMARY KEY, capacity INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE cards (
-    card_hash BYTEA PRIMARY KEY, list_no INTEGER NOT NULL REFERENCES status_lists(list_no), idx INTEGER NOT NULL,
-    vcts TEXT NOT NULL, issued_on TEXT NOT NULL, expires_at BIGINT NOT NULL,
-    kid TEXT NOT NULL REFERENCES issuing_keys(kid), status SMALLINT NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),
-    UNIQUE (list_no, idx));
+    card_hash BYTEA PRIMARY KEY, vcts TEXT NOT NULL, issued_on TEXT NOT NULL, expires_at BIGINT NOT NULL,
+    kid TEXT NOT NULL REFERENCES issuing_keys(kid), status SMALLINT NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)));
 CREATE INDEX cards_by_kid ON cards (kid, expires_at);
-CREATE INDEX cards_not_valid ON cards (list_no) WHERE status <> 0;
+CREATE TABLE card_faces (
+    list_no INTEGER NOT NULL REFERENCES status_lists(list_no), idx INTEGER NOT NULL,
+    card_hash BYTEA NOT NULL REFERENCES cards(card_hash), face TEXT NOT NULL,
+    status SMALLINT NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),
+    PRIMARY KEY (list_no, idx), UNIQUE (card_hash, face));
+CREATE INDEX card_faces_not_valid ON card_faces (list_no) WHERE status <> 0;
 CREATE TABLE batches (batch BYTEA PRIMARY KEY, desk TEXT NOT NULL UNIQUE, opened_at BIGINT NOT NULL);
 CREATE TABLE batch_outputs (
     batch BYTEA NOT NULL REFERENCES batches(batch) ON DELETE CASCADE, out_no INTEGER NOT NULL, path TEXT NOT NULL,
@@ -266,11 +269,17 @@ class PgRegistry:
         return self._x("SELECT max(expires_at) FROM cards WHERE kid = %s", (kid,)).fetchone()[0]
 
     # -- cards
-    def reserve_card(self, card_hash: bytes, vcts: tuple[str, ...], issued_on: str, expires_at: int, kid: str,
-                     fill: float) -> tuple[int, int]:
-        """Insert a card with a fresh random status index (call inside a transaction)."""
+    def reserve_card(self, card_hash: bytes, faces: tuple[str, ...], vcts: tuple[str, ...], issued_on: str,
+                     expires_at: int, kid: str, fill: float) -> dict[str, tuple[int, int]]:
+        """Insert a card and give each face its own random status index (call inside a transaction)."""
         if not self._in_transaction():
             raise RegistryError("a card is reserved only inside a registry transaction", "this is a bug; please report it")
+        self._x("INSERT INTO cards (card_hash, vcts, issued_on, expires_at, kid) VALUES (%s, %s, %s, %s, %s)",
+                (card_hash, " ".join(vcts), issued_on, expires_at, kid))
+        return {face: self._reserve_index(card_hash, face, fill) for face in faces}
+
+    def _reserve_index(self, card_hash: bytes, face: str, fill: float) -> tuple[int, int]:
+        """A fresh random index on the newest list, drawn independently for every face."""
         while True:
             list_no, capacity, used = self._x(
                 "SELECT list_no, capacity, used FROM status_lists ORDER BY list_no DESC LIMIT 1").fetchone()
@@ -281,9 +290,8 @@ class PgRegistry:
                     if not self._x("SELECT pg_try_advisory_xact_lock(%s)", ((list_no << 32) | idx,)).fetchone()[0]:
                         continue
                     inserted = self._x(
-                        "INSERT INTO cards (card_hash, list_no, idx, vcts, issued_on, expires_at, kid) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (list_no, idx) DO NOTHING RETURNING idx",
-                        (card_hash, list_no, idx, " ".join(vcts), issued_on, expires_at, kid)).fetchone()
+                        "INSERT INTO card_faces (list_no, idx, card_hash, face) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (list_no, idx) DO NOTHING RETURNING idx", (list_no, idx, card_hash, face)).fetchone()
                     if inserted is not None:
                         self._reserved[list_no] = self._reserved.get(list_no, 0) + 1
                         return list_no, idx
@@ -292,17 +300,21 @@ class PgRegistry:
                     (list_no + 1, capacity))
 
     def card(self, card_hash: bytes) -> CardRow | None:
-        row = self._x("SELECT card_hash, list_no, idx, vcts, issued_on, expires_at, kid, status "
-                      "FROM cards WHERE card_hash = %s", (card_hash,)).fetchone()
+        row = self._x("SELECT card_hash, vcts, issued_on, expires_at, kid, status FROM cards WHERE card_hash = %s",
+                      (card_hash,)).fetchone()
         if row is None:
             return None
-        return CardRow(bytes(row[0]), row[1], row[2], tuple(row[3].split()), row[4], row[5], row[6], row[7])
+        faces = {face: (list_no, idx) for face, list_no, idx in self._x(
+            "SELECT face, list_no, idx FROM card_faces WHERE card_hash = %s", (card_hash,)).fetchall()}
+        return CardRow(bytes(row[0]), faces, tuple(row[1].split()), row[2], row[3], row[4], row[5])
 
     def has_card(self, card_hash: bytes) -> bool:
         return self._x("SELECT 1 FROM cards WHERE card_hash = %s", (card_hash,)).fetchone() is not None
 
     def set_status(self, card_hash: bytes, status: int) -> None:
+        """The card's and every one of its faces' status (call inside a transaction: they change together)."""
         self._x("UPDATE cards SET status = %s WHERE card_hash = %s", (status, card_hash))
+        self._x("UPDATE card_faces SET status = %s WHERE card_hash = %s", (status, card_hash))
 
     def set_card_kid(self, card_hash: bytes, kid: str) -> None:
         self._x("UPDATE cards SET kid = %s WHERE card_hash = %s", (kid, card_hash))
@@ -311,8 +323,8 @@ class PgRegistry:
         return [tuple(r) for r in self._x("SELECT list_no, capacity FROM status_lists ORDER BY list_no").fetchall()]
 
     def statuses(self, list_no: int) -> Iterator[tuple[int, int]]:
-        """(index, status) of the cards on one list that are not valid (valid is the list's default)."""
-        yield from self._x("SELECT idx, status FROM cards WHERE list_no = %s AND status <> 0", (list_no,)).fetchall()
+        """(index, status) of the card faces on one list that are not valid (valid is the list's default)."""
+        yield from self._x("SELECT idx, status FROM card_faces WHERE list_no = %s AND status <> 0", (list_no,)).fetchall()
 
     def card_count(self) -> int:
         return self._x("SELECT count(*) FROM cards").fetchone()[0]

@@ -37,7 +37,7 @@ def city_bytes(city_dir: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(city_dir.rglob("*")) if p.is_file())
 
 
-REGISTRY_TABLES = ("cards", "batch_cards", "batch_outputs", "batches")
+REGISTRY_TABLES = ("cards", "card_faces", "batch_cards", "batch_outputs", "batches")
 
 
 def postgres_bytes(server) -> bytes:

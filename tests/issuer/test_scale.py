@@ -27,6 +27,7 @@ from verifier_sdk import TrustStore, VerificationError, Verifier
 
 REPO = Path(__file__).resolve().parents[2]
 LATER = NOW + timedelta(days=1)
+FACES = len(default_config("https://id.example.gov").faces)  # each face has its own status index
 
 
 def rows(n: int, tag: str = "") -> list[dict]:
@@ -62,9 +63,9 @@ def test_migrations_apply_on_open_and_one_database_holds_one_city(postgres_url):
     registry = PgRegistry.create(postgres_url, b"s" * 32, 1024)
     with registry.transaction():
         registry.add_issuing_key("k1", 0, 2**31)
-        registry.reserve_card(b"h" * 32, ("urn:cityid:id:1",), "2026-12-02", 2**31, "k1", 0.5)
+        registry.reserve_card(b"h" * 32, ("id",), ("urn:cityid:id:1",), "2026-12-02", 2**31, "k1", 0.5)
     with pytest.raises(IssuerError, match="same resident"), registry.transaction():  # a race, as two processes see it
-        registry.reserve_card(b"h" * 32, ("urn:cityid:id:1",), "2026-12-02", 2**31, "k1", 0.5)
+        registry.reserve_card(b"h" * 32, ("id",), ("urn:cityid:id:1",), "2026-12-02", 2**31, "k1", 0.5)
     assert registry.card_count() == 1
     registry.close()
     with psycopg.connect(postgres_url) as db:
@@ -144,7 +145,7 @@ sys.path.insert(0, ".")
 from issuer import Issuer
 with Issuer.open(sys.argv[1]) as city:
     cards = [city.issue_card({"given_name": "Test", "family_name": "Person", "birthdate": "1990-01-31"}) for _ in range(int(sys.argv[2]))]
-print(json.dumps([[c.card_number, c.status_uri, c.status_idx] for c in cards]))
+print(json.dumps([[c.card_number, c.status] for c in cards]))
 """
 
 
@@ -172,12 +173,13 @@ def test_centres_and_processes_issue_into_one_registry_at_once(tmp_path, hsm_tok
             single_cards += json.loads(out)
     folders = [p for i in range(4) for p in (tmp_path / f"out-{i}").iterdir()]
     assert len(folders) == 160 and len(single_cards) == 30
-    numbers = {p.name for p in folders} | {number for number, _, _ in single_cards}
+    numbers = {p.name for p in folders} | {number for number, _ in single_cards}
     assert len(numbers) == 190, "two cards share a card number"
     with psycopg.connect(postgres_url) as db:
-        cards = db.execute("SELECT list_no, idx FROM cards").fetchall()
-        assert len(cards) == 160 + 30
-        assert len(set(cards)) == len(cards), "two cards share a status index"
+        assert db.execute("SELECT count(*) FROM cards").fetchone()[0] == 160 + 30
+        faces = db.execute("SELECT list_no, idx FROM card_faces").fetchall()
+        assert len(faces) == (160 + 30) * FACES
+        assert len(set(faces)) == len(faces), "two card faces share a status index"
         assert db.execute("SELECT count(*) FROM batch_cards WHERE NOT done").fetchone()[0] == 0
     with Issuer.open(centre_b) as city:
         pub = city.publish(tmp_path / "pub", now=NOW)
@@ -216,9 +218,10 @@ def test_server_killed_mid_batch_then_rerun_loses_and_duplicates_nothing(tmp_pat
     rerun = cli("issue", str(city_dir), "--input", str(people), "--out", str(out), "--workers", "2")
     assert rerun.returncode == 0, rerun.stderr
     with psycopg.connect(url) as db:
-        cards = db.execute("SELECT list_no, idx FROM cards").fetchall()
+        cards = db.execute("SELECT count(*) FROM cards").fetchone()[0]
+        faces = db.execute("SELECT list_no, idx FROM card_faces").fetchall()
         journal = db.execute("SELECT count(*) FROM batch_cards").fetchone()[0]
-    assert len(cards) == 240 and len(set(cards)) == 240
+    assert cards == 240 and len(faces) == len(set(faces)) == 240 * FACES
     assert journal == 0, "the completed batch's journal was not erased"
     assert b"Batch complete" in rerun.stdout
     folders = sorted(out.iterdir())
@@ -238,7 +241,7 @@ sys.stdin.readline()
 for chunk in range(int(sys.argv[2]) // 8):
     with registry.transaction():
         for i in range(8):
-            registry.reserve_card(os.urandom(32), ("urn:cityid:id:1",), "2026-12-02", 2**31, "k1", 0.9)
+            registry.reserve_card(os.urandom(32), ("id", "perks"), ("urn:cityid:id:1",), "2026-12-02", 2**31, "k1", 0.9)
 """
 
 
@@ -258,10 +261,10 @@ def test_reservations_from_many_processes_never_collide(postgres_url):
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()[-2000:]
     with psycopg.connect(postgres_url) as db:
-        cards = db.execute("SELECT list_no, idx FROM cards").fetchall()
+        cards = db.execute("SELECT list_no, idx FROM card_faces").fetchall()
         lists = dict(db.execute("SELECT list_no, used FROM status_lists").fetchall())
-        counts = dict(db.execute("SELECT list_no, count(*) FROM cards GROUP BY list_no").fetchall())
-    assert len(cards) == 480 and len(set(cards)) == 480
+        counts = dict(db.execute("SELECT list_no, count(*) FROM card_faces GROUP BY list_no").fetchall())
+    assert len(cards) == 960 and len(set(cards)) == 960  # 480 cards, two faces each
     assert all(0 <= idx < 64 for _, idx in cards)
     assert lists == {n: counts.get(n, 0) for n in lists}, "a list's fill counter disagrees with its cards"
-    assert len(lists) >= 480 // 64 and max(counts.values()) <= 64
+    assert len(lists) >= 960 // 64 and max(counts.values()) <= 64
