@@ -278,6 +278,9 @@ def test_cli_vault_commands_and_destroy_all(tmp_path):
     assert b"revoked from the next `cityid-issuer publish`" in runs[0].stdout
     assert len(list((tmp_path / "new").iterdir())) == 2 and len(list((tmp_path / "renewed").iterdir())) == 3
     new_numbers = [p.name for p in (tmp_path / "new").iterdir()] + [p.name for p in (tmp_path / "renewed").iterdir()]
+    status = cli("vault-status", city)
+    assert status.returncode == 0 and b"): 3 record(s)." in status.stdout and b"Retention: none set" in status.stdout
+    runs.append(status)
     scan = tmp_path / "passport.pdf"
     scan.write_bytes(SCAN)
     attached = cli("attach", city, new_numbers[-1], scan)
