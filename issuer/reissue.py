@@ -30,6 +30,8 @@ class RenewReport:
 
     renewed: list["IssuedCard"] = field(default_factory=list)
     skipped_revoked: int = 0
+    #: Cards expiring in the window whose record is no longer in the vault: those residents enrol again.
+    without_record: int = 0
 
 
 def _checked_number(card_number: str) -> str:
@@ -91,7 +93,11 @@ def renew_expiring(city: "Issuer", out_dir: Path, within_days: int, now: Any = N
     vault = city.require_vault()
     cutoff = int(epoch(now) + timedelta(days=within_days).total_seconds())
     report = RenewReport()
-    for record in list(vault.expiring(cutoff)):
+    records = list(vault.expiring(cutoff))
+    retained = sum(1 for r in records if (c := city.registry.card(city.registry.card_hash(r.card_number)))
+                   and c.status != REVOKED)
+    report.without_record = city.registry.unrevoked_expiring(cutoff) - retained
+    for record in records:
         card = city.registry.card(city.registry.card_hash(record.card_number))
         if card is None or card.status == REVOKED:  # lost or withdrawn: the office replaces it on request
             report.skipped_revoked += 1

@@ -118,7 +118,9 @@ def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
               "(one folder per new card number); the old cards are revoked from the next `cityid-issuer publish`.")
         if report.skipped_revoked:
             print(f"{report.skipped_revoked} revoked card(s) skipped: replace them on the resident's request.")
-        print("Cards whose records were shredded are not renewed: those residents enrol again.")
+        if report.without_record:
+            print(f"{report.without_record} card(s) expiring within {args.within} days have no record left in the vault "
+                  "(shredded, or issued before it was enabled): those residents enrol again.")
         return 0
     if args.command == "attach":
         scans = {}

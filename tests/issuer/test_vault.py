@@ -184,8 +184,10 @@ def test_renew_cards_close_to_expiry(vault_city, tmp_path):
     lost = vault_city.issue_card(PEOPLE[2], now=NOW - timedelta(days=days - 10))
     vault_city.revoke(lost.card_number)
     fresh = vault_city.issue_card(PEOPLE[3], now=NOW)
+    gone = vault_city.issue_card(PEOPLE[4], now=NOW - timedelta(days=days - 25))  # its record is gone
+    vault_city.vault.delete(gone.card_number, (NOW - timedelta(days=days - 25)).date())
     report = renew_expiring(vault_city, tmp_path / "renewed", within_days=30, now=NOW)
-    assert len(report.renewed) == 2 and report.skipped_revoked == 1
+    assert len(report.renewed) == 2 and report.skipped_revoked == 1 and report.without_record == 1
     assert {c.card_number for c in report.renewed}.isdisjoint({c.card_number for c in expiring})
     assert all(c.expires_at.date() > (NOW + timedelta(days=days - 1)).date() for c in report.renewed)
     store = trust(vault_city.publish(tmp_path / "pub", now=NOW))
