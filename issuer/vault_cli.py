@@ -1,4 +1,4 @@
-"""The vault's commands: ``shred``, ``destroy-all``, ``replace`` and ``renew``.
+"""The vault's commands: ``vault-status``, ``shred``, ``destroy-all``, ``replace``, ``renew`` and ``attach``.
 
 Output names periods, counts and folders, never a card number or a name (the
 terminal and its scrollback are not the vault).
