@@ -1,7 +1,7 @@
 """Photos of real cards, simulated with Pillow: the issuer's print PNGs as a phone or webcam sees them.
 
 A :class:`Capture` describes one shot: resolution (pixels per QR module), tilt, in-plane
-rotation, uneven light, blur, sensor noise and JPEG compression, applied in that order
+rotation, uneven light, low contrast, blur, sensor noise and JPEG compression, applied in that order
 (optics and geometry first, then the sensor, then the encoder).
 """
 
@@ -26,6 +26,7 @@ class Capture:
     tilt: float = 0.0  # degrees out of plane (the card not parallel to the lens)
     rotation: float = 0.0  # degrees in plane
     light: float = 1.0  # brightness at the darker edge (1.0 = even light)
+    contrast: float = 1.0  # share of the print's contrast left (glare, a faded print, a grey sensor)
     blur: float = 0.0  # Gaussian sigma in captured pixels (focus, hand shake)
     noise: float = 0.0  # sensor noise sigma in grey levels
     jpeg: int | None = None  # JPEG quality, None = lossless
@@ -38,6 +39,8 @@ class Capture:
             parts.append(f"rotated {self.rotation:.0f}°")
         if self.light < 1:
             parts.append(f"light down to {self.light:.0%}")
+        if self.contrast < 1:
+            parts.append(f"contrast {self.contrast:.0%}")
         if self.blur:
             parts.append(f"blur σ {self.blur:.1f} px")
         if self.noise:
@@ -82,6 +85,8 @@ def render(face: PrintedFace, shot: Capture, rng: random.Random) -> Image.Image:
         scene = scene.rotate(shot.rotation, Image.BILINEAR, expand=True, fillcolor=TABLE)
     if shot.light < 1:
         scene = _uneven_light(scene, shot.light, rng.uniform(0, 360))
+    if shot.contrast < 1:
+        scene = scene.point(lambda p: round(128 + (p - 128) * shot.contrast))
     if shot.blur:
         scene = scene.filter(ImageFilter.GaussianBlur(shot.blur))
     if shot.noise:

@@ -158,7 +158,7 @@ class Issuer:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
         if photo is not None and hasattr(person, "photo"):  # decoded from memory: never written to a file
             person = replace(person, photo=io.BytesIO(photo))
-        if self.vault is not None and out_dir is not None:
+        if out_dir is not None:  # print folders hold personal data in clear: never under the (backed-up) city folder
             check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             kid = self._signing_kid(at)
@@ -189,11 +189,10 @@ class Issuer:
 
     def issue_batch(self, input_path: str | Path, out_dir: str | Path, now: Any = None, workers: int | None = None,
                     progress: bool = True) -> BatchReport:
-        """Issue every good row of a CSV / JSON Lines file into ``out_dir``; resumable after a crash."""
+        """Issue every good row of a CSV / JSON Lines file into ``out_dir``, in the city's open batch (see batch.py)."""
         at = epoch(now)
         today, expires_at = _today_and_expiry(self.config, at)
-        if self.vault is not None:
-            check_print_folder(self.dir, Path(out_dir))
+        check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             self._signing_kid(at)
             return run_batch(self.registry, self.keys, self.config, Path(input_path), Path(out_dir), today=today,
@@ -204,6 +203,8 @@ class Issuer:
                 workers: int | None = None, progress: bool = True) -> ReprintReport:
         """Render the open batch's cards again (e.g. after a font change): same numbers, status and expiry."""
         today, _ = _today_and_expiry(self.config, epoch(now))
+        if out_dir is not None:
+            check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             return reprint_batch(self.registry, self.keys, self.config, Path(input_path),
                                  Path(out_dir) if out_dir is not None else None, today=today,

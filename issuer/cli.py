@@ -182,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cityid-issuer: error: {exc.message}" + (f" -- {exc.advice}" if exc.advice else ""), file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print("cityid-issuer: interrupted; finished cards are kept: run the same command again to continue "
+        where = f" in {args.out}" if getattr(args, "out", None) else ""
+        print(f"cityid-issuer: interrupted; finished cards are kept{where}: run the same command again to continue "
               "(nothing is issued twice)", file=sys.stderr)
         return EXIT_FAILURE
     except OSError as exc:  # file-system trouble; card folders are named by card number, so no paths under them

@@ -97,5 +97,5 @@ def make_private(path: Path) -> None:
     """Owner-only (0700 folder, 0600 file) if it exists: a city's files are nobody else's business."""
     try:
         os.chmod(path, 0o700 if Path(path).is_dir() else 0o600)
-    except FileNotFoundError:
+    except OSError:  # missing, or not ours to change: the files still work
         pass

@@ -51,7 +51,7 @@ class PersonRecord:
         Not the whole row, so a fixed tier or a re-saved file never gives anyone a second card; and folded
         (case, accents, punctuation, which field a word is in), so a swapped or re-accented name does not either.
         """
-        words = sorted(name_words(f"{self.given_name} {self.family_name}"))
+        words = sorted(name_words(f"{self.given_name or ''} {self.family_name or ''}"))  # one name may be absent
         return json.dumps([self.birthdate.isoformat(), words], ensure_ascii=False).encode("utf-8")
 
 
@@ -196,6 +196,8 @@ def _read_header(path: Path, text: str) -> tuple[list[str], str, list[str]]:
 
     delimiter = max(_DELIMITERS, key=lambda d: (sum(c in FIELDS for c in cells(d)), len(cells(d))))
     header = cells(delimiter)
+    while header and not header[-1]:  # spreadsheets export trailing separators ("a,b,c,,")
+        header.pop()
     unknown = [c for c in header if c not in FIELDS]
     for name in REQUIRED:
         if name not in header:
@@ -294,6 +296,8 @@ def _csv_fields(text: str, header: list[str], delimiter: str) -> tuple[dict[str,
     cells = _csv_cells(text, delimiter)
     if cells is None:
         return {}, "not valid CSV (check the quotes)"
+    if len(cells) > len(header) and not any(c.strip() for c in cells[len(header):]):
+        cells = cells[:len(header)]  # trailing empty cells of a spreadsheet export
     if len(cells) != len(header):
         return {}, f"has {len(cells)} columns, the header has {len(header)}"
     return {name: cell for name, cell in zip(header, cells) if name in FIELDS}, None

@@ -24,7 +24,7 @@ def test_timing_helpers():
     assert info["cores"] and info["python"] and "cryptography" in info["libraries"]
 
 
-@pytest.mark.parametrize("name", ["verify", "qr_size", "statuslist", "app"])
+@pytest.mark.parametrize("name", ["verify", "qr_size", "statuslist", "app", "keys"])
 def test_cheap_families_run(name):
     import importlib
 
@@ -76,3 +76,16 @@ def test_main_writes_json(tmp_path, monkeypatch):
     assert cli.main(["--quick", "--json", str(out)]) == 0
     document = json.loads(out.read_text())
     assert document["machine"]["cpu"] and "qr_size" in document["families"]
+
+
+@pytest.mark.parametrize("name", ["camera", "serve"])
+def test_desk_families_run(name):
+    """The camera family drives the desk page's decoder in Chromium; serve starts real servers."""
+    from benchmarks import camera, serve
+
+    family = {"camera": camera, "serve": serve}[name].run("smoke")
+    assert family.rows, family.notes
+    if name == "camera":
+        page = next(row for row in family.rows if row.name.startswith("desk page: zxing-wasm"))
+        assert 0 <= page.value <= 100 and page.met is not None
+    json.dumps(family.as_dict())

@@ -9,6 +9,7 @@ it), or a PNG/JPEG photo of the card.  Exit status: 0 valid, 1 invalid, 2 usage.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -23,16 +24,29 @@ from .verifier import Verifier
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+#: What each optional part needs, by the module it imports (the package is not on PyPI: install from a checkout).
+_EXTRAS = {"serve": ("app", ("flask", "waitress", "zxingcpp", "PIL")), "image": ("image", ("zxingcpp", "PIL"))}
+
+
+def missing_extra(part: str) -> str | None:
+    """One line naming the extra to install when ``part`` (serve, image) lacks a module, else None."""
+    extra, modules = _EXTRAS[part]
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not absent:
+        return None
+    return (f"this needs the '{extra}' extra ({absent[0]} is not installed): "
+            f"in the cityid source folder, run pip install '.[{extra}]'")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("serve", "sync"):
-        try:
-            from .app.commands import main as app_main
-        except ImportError as exc:
-            print(f"cityid-verify {argv[0]}: needs the 'app' extra: pip install 'cityid[app]' ({exc.name} is missing)", file=sys.stderr)
+        problem = missing_extra("serve") if argv[0] == "serve" else None  # sync from a folder needs no extra
+        if problem:
+            print(f"cityid-verify {argv[0]}: {problem}", file=sys.stderr)
             return EXIT_USAGE
+        from .app.commands import main as app_main
+
         return app_main(argv)
     args = _parser().parse_args(argv)
     try:
@@ -96,6 +110,9 @@ def _read_input(value: str) -> str:
     if candidate.suffix.lower() in _IMAGE_SUFFIXES:
         if not candidate.is_file():
             raise _UsageError(f"image not found: {value}")
+        problem = missing_extra("image")
+        if problem:
+            raise _UsageError(f"reading a photo: {problem}")
         from .imaging import MAX_BYTES, decode_image  # needs the 'image' extra
 
         with open(candidate, "rb") as handle:

@@ -24,7 +24,7 @@ def decode_image(data: bytes) -> str:
         import zxingcpp
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError("image decoding needs the 'image' extra: pip install 'cityid[image]'") from exc
+        raise RuntimeError("image decoding needs the 'image' extra: in the cityid source folder, run pip install '.[image]'") from exc
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise MalformedError("no image received")
     if len(data) > MAX_BYTES:

@@ -34,7 +34,13 @@ def write_y4m(picture: Path, out: Path, *, width: int = 800, frames: int = 10, f
     card = card.resize((int(card.width * scale), int(card.height * scale)), Image.LANCZOS)
     frame = Image.new("RGB", (width, height), (90, 90, 90))
     frame.paste(card, ((width - card.width) // 2, (height - card.height) // 2))
-    y, cb, cr = frame.convert("YCbCr").split()
+    return write_y4m_frames(frame, out, frames=frames, fps=fps)
+
+
+def write_y4m_frames(frame: Image.Image, out: Path, *, frames: int = 10, fps: int = 10) -> Path:
+    """One camera frame, exactly as given (no scaling), repeated as an I420 video for Chromium's fake camera."""
+    width, height = frame.size
+    y, cb, cr = frame.convert("RGB").convert("YCbCr").split()
     half = (width // 2, height // 2)
     planes = y.tobytes() + cb.resize(half, Image.BILINEAR).tobytes() + cr.resize(half, Image.BILINEAR).tobytes()
     with open(out, "wb") as handle:

@@ -72,7 +72,9 @@ def test_cityid_verify_serve_runs_a_desk(issued_city, tmp_path):
         assert status["purpose"] == "museum" and status["freshness"] == "fresh"
         text = (issued_city.folders["valid"] / "perks.txt").read_text()
         request = urllib.request.Request(f"{base}/api/verify", data=json.dumps({"qr": text}).encode(), headers={"Content-Type": "application/json"})
-        body = json.load(urllib.request.urlopen(request, timeout=5))
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = json.load(response)
+            assert response.headers["Server"] == "cityid"  # waitress (ident="cityid"), not the development server
         assert body["valid"] is True and set(body["claims"]) <= {"museum_tier", "age_over_65"}
         assert (tmp_path / "instance" / "root-key.pem").is_file()
     finally:

@@ -241,3 +241,17 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(tmp_path):
     assert len([p for p in out.iterdir() if not p.name.startswith(".")]) == 200
     with Issuer.open(city) as opened:
         assert opened.registry.card_count() == 200
+
+
+def test_close_batch_refuses_unprinted_reservations_unless_told_to_revoke_them(demo_city, tmp_path):
+    people = residents(4)
+    path = write_csv(tmp_path / "p.csv", [dict(people[0], birthdate="bad")] + people[1:])
+    demo_city.issue_batch(path, tmp_path / "out", now=NOW, workers=1, progress=False)
+    db = demo_city.registry.db
+    (unprinted,) = db.execute("SELECT card_hash FROM batch_cards LIMIT 1").fetchone()
+    db.execute("UPDATE batch_cards SET done = 0 WHERE card_hash = ?", (unprinted,))  # as a killed run leaves it
+    with pytest.raises(IssuerError, match="reserved but never written"):
+        demo_city.close_batch()
+    assert demo_city.close_batch(abandon_unfinished=True) == (2, {str(tmp_path / "out"): 2}, 1)
+    assert demo_city.registry.card(unprinted).status == 1  # revoked: it can never be valid
+    assert journal(demo_city.dir) == []

@@ -64,6 +64,8 @@ def xlsx_bytes() -> bytes:
     ("utf16.csv", table(sep="\t").encode("utf-16"), 3),  # Excel's "Unicode text"
     ("crlf.csv", table().replace("\n", "\r\n").encode(), 3),
     ("spaced-header.csv", table("Given Name, Family-Name ,BIRTHDATE").encode(), 3),
+    ("trailing-separators.csv", table("given_name;family_name;birthdate;;", ";").replace("\n", ";;\n")
+     .replace(";;;;\n", ";;\n", 1).encode(), 3),
 ])
 def test_dialects_and_encodings_spreadsheets_export_are_read(city, tmp_path, name, data, issued):
     done = issue(city, tmp_path, name, data)

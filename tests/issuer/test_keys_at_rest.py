@@ -105,3 +105,14 @@ def test_an_existing_citys_loose_modes_are_tightened_on_open(demo_city):
     assert stat.S_IMODE(city.stat().st_mode) == 0o700
     assert stat.S_IMODE((city / "registry.sqlite").stat().st_mode) == 0o600
     assert stat.S_IMODE((city / "city.json").stat().st_mode) == 0o600
+
+
+def test_print_folders_are_refused_inside_the_city_folder(demo_city, tmp_path):
+    """Card folders hold names in clear (mode 0644 for the printer): they never go under the backed-up city folder."""
+    people = write_jsonl(tmp_path / "people.jsonl", PEOPLE[:1])
+    before = sorted(p.name for p in demo_city.dir.rglob("*"))
+    with pytest.raises(IssuerError, match="inside the city folder"):
+        demo_city.issue_batch(people, demo_city.dir / "cards", now=NOW, workers=1, progress=False)
+    with pytest.raises(IssuerError, match="inside the city folder"):
+        demo_city.issue_card(PEOPLE[0], now=NOW, out_dir=demo_city.dir)
+    assert sorted(p.name for p in demo_city.dir.rglob("*")) == before

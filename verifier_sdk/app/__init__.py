@@ -9,6 +9,8 @@ PURPOSE (bank | museum | pharmacy, or a Purpose), TRUST_DIR (default instance/tr
 ROOT_KEY (the pinned root key file; default instance/root-key.pem), PUBLICATION_URL
 (where ``sync-trust`` fetches from), MAX_STATUS_AGE_HOURS (freshness policy; default:
 the purpose's), RESULT_SECONDS (how long a result stays up; 30 at a bank, else 8), MAX_CONTENT_LENGTH,
+TRUSTED_HOSTS (the names the desk answers to, ``host`` or ``host:port``; default 127.0.0.1,
+localhost and [::1]: any other Host header gets 400),
 LANGUAGE (en, es, zh_Hans, ru, bn, ht, ko, ar, ur, fr, pl; default: the browser's Accept-Language).
 Needs the ``app`` extra.
 """
@@ -39,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FORM_MEMORY_SIZE": 128 * 1024,
     "MAX_FORM_PARTS": 20,
     "SYNC_TIMEOUT": 30.0,
+    "TRUSTED_HOSTS": None,  # None: loopback only (security.LOOPBACK_HOSTS)
     # No sessions, no cookies: these only matter if an extension ever set one.
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Strict",
@@ -73,7 +76,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     app.register_blueprint(scan.bp)
     app.register_blueprint(api.bp)
     errors.register(app)
-    app.after_request(security.add_headers)
+    security.install(app)
     app.cli.add_command(sync_trust_command)
     security.redact_server_logs()
     return app

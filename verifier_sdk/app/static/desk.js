@@ -68,14 +68,42 @@
     if (image.files && image.files.length) { document.getElementById("upload-form").submit(); }
   });
 
-  // -- live camera, decoded in the browser with jsQR (vendored, served from this app) --
+  // -- live camera, decoded in the browser with zxing-wasm: ZXing-C++, the decoder the server uses (vendored) --
   var video = document.getElementById("camera-video");
   var canvas = document.getElementById("camera-canvas");
   var status = document.getElementById("camera-status");
   var startButton = document.getElementById("camera-start");
   var stopButton = document.getElementById("camera-stop");
   var stream = null;
-  var lastScan = 0;
+  var frames = 0;
+  var zxing = document.getElementById("zxing");
+  // Only QR codes, one per frame; tryHarder/rotate/invert/downscale as zxing-cpp's defaults on the server.
+  var READER = { formats: ["QRCode"], tryHarder: true, tryRotate: true, tryInvert: true, tryDownscale: true, maxNumberOfSymbols: 1 };
+  if (window.ZXingWASM && zxing) {
+    // The .wasm comes from this app, never the library's default CDN (the CSP would refuse it anyway).
+    window.ZXingWASM.prepareZXingModule({
+      overrides: { locateFile: function (path, prefix) { return /\.wasm$/.test(path) ? zxing.getAttribute("data-wasm") : prefix + path; } }
+    });  // the .wasm is fetched when the camera decodes its first frame, not on every page
+  }
+
+  // One frame -> its QR text, or null.  At the frame's full resolution, or enlarged by `scale`: a 1080p webcam
+  // sees a card's QR at 2-5 px per module, and every pixel counts (benchmarks/camera.py measures this function).
+  function decodeFrame(source, width, height, scale) {
+    scale = scale || 1;
+    canvas.width = Math.round(width * scale);
+    canvas.height = Math.round(height * scale);
+    var context = canvas.getContext("2d", { willReadFrequently: true });
+    context.imageSmoothingQuality = "high";
+    context.drawImage(source, 0, 0, canvas.width, canvas.height);
+    var pixels = context.getImageData(0, 0, canvas.width, canvas.height);
+    return window.ZXingWASM.readBarcodes(pixels, READER).then(function (results) {
+      var found = results.filter(function (r) { return r.isValid && r.text && r.text.trim(); })[0];
+      return found ? found.text.trim() : null;
+    });
+  }
+  // Every fourth frame is also tried enlarged 2x, as the server retries a small photo (verifier_sdk/imaging.py).
+  function frameScale(n) { return n % 4 === 3 ? 2 : 1; }
+  window.cityidCamera = { decodeFrame: decodeFrame, frameScale: frameScale };
 
   function stopCamera(remember) {
     if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); }
@@ -88,25 +116,21 @@
 
   function scanFrame() {
     if (!stream) { return; }
-    var now = Date.now();
-    if (now - lastScan >= 100 && video.readyState >= video.HAVE_ENOUGH_DATA && video.videoWidth) {
-      lastScan = now;
-      var scale = Math.min(1, 960 / video.videoWidth);
-      canvas.width = Math.round(video.videoWidth * scale);
-      canvas.height = Math.round(video.videoHeight * scale);
-      var context = canvas.getContext("2d", { willReadFrequently: true });
-      context.drawImage(video, 0, 0, canvas.width, canvas.height);
-      var pixels = context.getImageData(0, 0, canvas.width, canvas.height);
-      var found = window.jsQR && window.jsQR(pixels.data, pixels.width, pixels.height, { inversionAttempts: "dontInvert" });
-      if (found && found.data && found.data.trim()) {
+    if (!(video.readyState >= video.HAVE_ENOUGH_DATA && video.videoWidth && window.ZXingWASM)) {
+      window.setTimeout(scanFrame, 100);
+      return;
+    }
+    var started = Date.now();
+    decodeFrame(video, video.videoWidth, video.videoHeight, frameScale(frames++)).then(function (text) {
+      if (text && stream) {
         status.textContent = t("found", "Code found, checking…");
         stopCamera(true);
-        qr.value = found.data.trim();
+        qr.value = text;
         scanForm.submit();
         return;
       }
-    }
-    window.setTimeout(scanFrame, 100);
+      window.setTimeout(scanFrame, Math.max(0, 100 - (Date.now() - started)));  // about 10 frames a second
+    }, function () { window.setTimeout(scanFrame, 1000); });  // the decoder failed on this frame (or to load): retry
   }
 
   function startCamera() {
@@ -115,7 +139,10 @@
       return;
     }
     status.textContent = t("starting", "Starting the camera…");
-    navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }).then(function (s) {
+    navigator.mediaDevices.getUserMedia({
+      // Ask for 1080p: browsers otherwise open webcams at 640x480, a third of the pixels per QR module.
+      video: { facingMode: "environment", width: { ideal: 1920 }, height: { ideal: 1080 } }, audio: false
+    }).then(function (s) {
       stream = s;
       video.srcObject = s;
       video.hidden = false;
