@@ -38,12 +38,13 @@ NAMES = {
 
 @dataclass
 class BenchCity:
-    """Root key, issuing key k1, one 2-bit status list; deterministic when given a seed."""
+    """Root key, card key k1, status key s1, one 2-bit status list; deterministic when given a seed."""
 
     seed: int = 2026
     status_size: int = 1 << 20
     root: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    status_key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -79,7 +80,7 @@ class BenchCity:
         return jws.public_key_to_jwk(self.key.public_key())
 
     def status_token(self, iat: int = NOW - 3600) -> str:
-        return make_status_list_token(self.status, sub=STATUS_URI, iss=ISSUER, kid="k1", private_key=self.key,
+        return make_status_list_token(self.status, sub=STATUS_URI, iss=ISSUER, kid="s1", private_key=self.status_key,
                                       iat=iat, ttl=86400, exp=iat + 7 * 86400)
 
     def publish(self, folder: Path, status_token: str | None = None) -> Path:
@@ -87,9 +88,10 @@ class BenchCity:
         (folder / "status").mkdir(parents=True, exist_ok=True)
         thumb = jws.jwk_thumbprint(jws.public_key_to_jwk(self.root.public_key()))
         claims = {
-            "iss": ISSUER, "version": 1, "iat": NOW - 3600,
-            "issuer_keys": [{"kid": "k1", "alg": "ES256", "jwk": self.public_jwk(), "not_before": NOW - YEAR,
-                             "not_after": NOW + 10 * YEAR, "withdrawn": False}],
+            "iss": ISSUER, "version": 1, "iat": NOW - 3600, "exp": NOW + 2 * YEAR,
+            "issuer_keys": [{"kid": kid, "role": role, "alg": "ES256", "jwk": jws.public_key_to_jwk(key.public_key()),
+                             "not_before": NOW - YEAR, "not_after": NOW + 10 * YEAR, "withdrawn": False}
+                            for kid, role, key in (("k1", "card", self.key), ("s1", "status", self.status_key))],
             "status_lists": [{"uri": STATUS_URI, "path": "status/1.jwt"}],
             "publication_url": f"{ISSUER}/trust/",
         }

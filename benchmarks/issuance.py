@@ -3,6 +3,8 @@
 Each run is a fresh demo city (``Issuer.init(..., insecure_demo=True)``) issuing a JSON Lines
 file of fictional residents with ``issue_batch(workers=os.cpu_count())``: registry
 reservations, signing both faces, QR codes, front/back PNG and SVG, QR text files.
+Every resident has a photo (one of ten fictional 600x800 JPEG portraits, as an
+enrolment camera exports them), decoded and drawn on each card.
 A cProfile of a one-worker batch then says where a card's time goes.
 """
 
@@ -25,27 +27,39 @@ from .timing import Stats
 GOAL = 250  # cards per second: 850,000 cards in under an hour
 # Where the cards are written: the system's temporary folder unless CITYID_BENCH_DIR names another disk.
 OUTPUT_BASE = tempfile.gettempdir()
-GIVEN = ["Ana María", "Дмитрий", "فاطمة الزهراء", "Nguyễn Thị", "Αικατερίνη", "Zoë", "Maria Guadalupe", "Kwame", "Yael", "José Luis"]
-FAMILY = ["Pérez Quispe", "Коваленко", "الحسيني", "Trương", "Παπαδοπούλου", "Ó Súilleabháin", "Hernandez Lopez", "Mensah", "Cohen", "García-Márquez"]
+# Names in the eleven scripts the card must print (Latin, Cyrillic, Arabic, Greek, Hebrew, Devanagari, Bengali,
+# Chinese, Japanese, Korean, Thai), mostly Latin as in a real city's batches.
+GIVEN = ["Ana María", "Дмитрий", "فاطمة الزهراء", "Thị Lan", "Αικατερίνη", "Zoë", "Maria Guadalupe", "Kwame", "Yael",
+         "José Luis", "अनन्या", "সুমাইয়া", "美咲", "민준", "สมชาย", "明"]
+FAMILY = ["Pérez Quispe", "Коваленко", "الحسيني", "Nguyễn", "Παπαδοπούλου", "Ó Súilleabháin", "Hernandez Lopez", "Mensah",
+          "בן־דוד", "García-Márquez", "शर्मा", "রহমান", "佐藤", "김", "ใจดี", "王"]
 
 # Where a card's time goes: (label, "folder/file.py:function" whose cumulative time counts).
 CATEGORIES = [
     ("QR symbols: encode + SVG path (issuer.cards.make_symbol)", ("issuer/cards.py:make_symbol",)),
     ("  SVG path of the QR (issuer.cards._qr_svg)", ("issuer/cards.py:_qr_svg",)),
-    ("  segno (only with a fixed qr_mask or without zxing-cpp)", ("segno/__init__.py:make",)),
+    ("  segno (only without zxing-cpp)", ("segno/__init__.py:make",)),
     ("card render: templates, text, QR paste, PNG, SVG (issuer.cards.render_card)", ("issuer/cards.py:render_card",)),
-    ("  PNG writing (issuer.cards._png)", ("issuer/cards.py:_png",)),
+    ("  PNG writing, template bands reused (issuer.png.PngTemplate.encode)", ("issuer/png.py:encode",)),
     ("  text drawing (Pillow/FreeType)", ("PIL/ImageDraw.py:text",)),
     ("signing + QR text (issuer.faces.card_faces)", ("issuer/faces.py:card_faces",)),
     ("writing the card folder (issuer.output.write_card_folder)", ("issuer/output.py:write_card_folder",)),
-    ("planning: registry, card numbers (issuer.batch._Planner.plan)", ("issuer/batch.py:plan",)),
+    ("photo: decode and crop (issuer.photo.card_photo)", ("issuer/photo.py:card_photo",)),
+    ("planning: registry, card numbers (issuer.batch._Batch.plan)", ("issuer/batch.py:plan",)),
 ]
 
 
-def people(count: int, rng: random.Random) -> str:
+PHOTOS = 10
+
+
+def people(count: int, rng: random.Random, photo_dir: Path) -> str:
+    from issuer.demo import sample_portrait
+
+    photo_dir.mkdir(exist_ok=True)
+    photos = [str(sample_portrait(photo_dir / f"{i}.jpg", i)) for i in range(PHOTOS)]
     rows = []
     for _ in range(count):
-        rows.append({"given_name": rng.choice(GIVEN), "family_name": rng.choice(FAMILY),
+        rows.append({"given_name": rng.choice(GIVEN), "family_name": rng.choice(FAMILY), "photo": rng.choice(photos),
                      "birthdate": f"{rng.randrange(1930, 2008)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
                      "museum_tier": rng.choice(["gold", "silver", "standard"]), "rx_eligible": rng.choice(["yes", "no"])})
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -64,7 +78,7 @@ def batch_seconds(tmp: Path, count: int, workers: int, rng: random.Random,
 
     tmp.mkdir(parents=True, exist_ok=True)
     city_dir, out_dir, source = tmp / "city", tmp / "cards", tmp / "people.jsonl"
-    source.write_text(people(count, rng), encoding="utf-8")
+    source.write_text(people(count, rng, tmp / "photos"), encoding="utf-8")
     with Issuer.init(city_dir, insecure_demo=True) as city:
         if profile is not None:
             profile.enable()

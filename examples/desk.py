@@ -38,7 +38,12 @@ def run(purpose: str, show: Callable[[VerifiedCredential], None], description: s
     parser.add_argument("card", help="QR text, '-' for stdin, or a PNG/JPEG photo")
     args = parser.parse_args()
 
-    trust = TrustStore.load(args.trust, root_key=args.root_key)
+    try:
+        # Checks the bundle's signature, date and version (an older folder than last time is refused).
+        trust = TrustStore.load(args.trust, root_key=args.root_key)
+    except VerificationError as err:  # the desk's trust data is at fault, never the card
+        print(f"CANNOT CHECK ({err.code}): the trust data was refused: {err.message}\nWhat to do: {err.advice}")
+        return 1
     try:
         card = Verifier(trust, purpose=purpose).verify(scanned_text(args.card))
     except VerificationError as err:

@@ -30,13 +30,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import cardnumber
-from .cards import missing_glyphs
 from .config import CityConfig, from_json, to_json
 from .errors import IssuerError
 from .faces import CardParams, card_faces
 from .files import replace_dir
 from .keys import KeyStore, key_from_der, private_key_der
-from .output import TMP_PREFIX, artwork, card_folder, remove_stale_temporaries, write_card_folder
+from .output import TMP_PREFIX, artwork, card_folder, check_printable, remove_stale_temporaries, write_card_folder
 from .progress import Progress
 from .records import InputRow, PersonRecord, RowError, read_input
 from .registry import REVOKED, Registry
@@ -124,6 +123,8 @@ def _produce_chunk(jobs: list[Job]) -> list[tuple[int, str | None]]:
         try:
             produce_card(_worker["config"], _worker["keys"][job.params.kid], job)
             results.append((job.line, None))
+        except RowError as exc:  # the photo or a name cannot be printed: the reason names no value
+            results.append((job.line, str(exc)))
         except Exception as exc:  # noqa: BLE001 - one bad card must not stop the batch; the reason names no value
             results.append((job.line, f"card could not be produced ({type(exc).__name__})"))
     return results
@@ -183,6 +184,7 @@ class _Batch:
                 if found is None:
                     continue
                 try:
+                    check_printable(self.config, row.record)
                     job = self._plan_row(row.line, *found)
                 except RowError as exc:
                     self.report.failed.append((row.line, str(exc)))
@@ -298,10 +300,6 @@ def run_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_path
         if vault is not None:
             vault.put(*(enrolment_record(j.params.card_number, j.record, j.params.issued_on, j.params.expires_at)
                         for j in jobs))
-        for job in jobs:
-            if missing_glyphs(job.record.given_name + job.record.family_name, config.card_font):
-                report.warnings.append((job.line, "the printed name uses characters the card font lacks; "
-                                                  "set card_font in city.json and reprint"))
 
     try:
         _dispatch(run.plan, source.rows, _signing_keys(run, keys), config, workers, finish, after_planning)
@@ -457,6 +455,10 @@ def _reprint_job(run: _Batch, row: InputRow, target: Path | None) -> tuple[Job |
     entry = run.journal.get(resident)
     if entry is None:
         return None, "not a card of the open batch (issue it first)"
+    try:
+        check_printable(run.config, record)
+    except RowError as exc:
+        return None, str(exc)
     card_hash, out_no, done = entry
     if not done:
         return None, "its card was never finished: run the issue command again first"

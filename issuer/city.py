@@ -21,15 +21,22 @@ from .destination import check_destination, city_identity
 from .errors import ConfigError, IssuerError, KeyStoreError
 from .faces import CardParams, card_faces
 from .files import make_private
-from .keys import KeyStore, check_new_passphrase, passphrase_from_env
-from .output import artwork, write_card_folder
-from .publish import publish
+from .keys import KeyStore, check_new_passphrase, check_root_key_path, passphrase_from_env
+from .output import artwork, check_printable, write_card_folder
+from .publish import publish, sign_bundle, signed_bundle
 from .records import RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
 from .vault import Vault, VaultError, check_print_folder, enrolment_record, open_city_vault
 
 LOCK_FILE = ".lock"
+
 LOCK_WAIT_SECONDS = 15
+
+
+def demo_root_key_path(city_dir: Path) -> Path:
+    """Where a demo city keeps its root key: a folder beside the city, never inside it."""
+    city_dir = Path(city_dir).absolute()
+    return city_dir.parent / f"{city_dir.name}-root" / "root.pem"
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,13 @@ class Issuer:
     # -- lifecycle of the city itself ---------------------------------------------------------
     @classmethod
     def init(cls, city_dir: str | Path, issuer: str = "https://id.example.gov", passphrase: str | None = None,
-             insecure_demo: bool = False, now: Any = None, config: CityConfig | None = None) -> "Issuer":
-        """Create a new city: root key, issuing key k1, registry key, ``city.json`` and the registry."""
+             insecure_demo: bool = False, now: Any = None, config: CityConfig | None = None,
+             root_key_out: str | Path | None = None) -> "Issuer":
+        """Create a new city: card key k1, status key s1, registry key, ``city.json``, the registry, and bundle v1.
+
+        The root private key is written only to ``root_key_out``, outside the city folder (a
+        removable drive); a demo city without one keeps it in ``<city>-root/root.pem`` beside it.
+        """
         city_dir = Path(city_dir)
         if city_dir.exists() and any(city_dir.iterdir()):
             raise IssuerError(f"{city_dir} is not empty", "choose a new directory for a new city")
@@ -77,16 +89,26 @@ class Issuer:
             raise ConfigError(f"{exc.message}; nothing was created", "pass an https URL to --issuer") from None
         cfg = city_config.validate(replace(cfg, insecure_demo=insecure_demo))
         secret_pass = None if insecure_demo else check_new_passphrase(passphrase or passphrase_from_env())
+        if root_key_out is None:
+            if not insecure_demo:
+                raise KeyStoreError("no place for the root key was named",
+                                    "pass --root-key PATH on a removable drive, outside the city folder")
+            root_key_out = demo_root_key_path(city_dir)
+        check_root_key_path(city_dir, Path(root_key_out))  # before anything is created
         city_dir.mkdir(parents=True, exist_ok=True)
         make_private(city_dir)
         keys = KeyStore.create(city_dir, secret_pass)
+        root = keys.create_root_key(Path(root_key_out))
         city_config.save(city_dir, cfg)
         registry = Registry.create(city_dir, keys.registry_secret(), cfg.status_list_capacity)
         start = int(epoch(now))
         keys.new_issuing_key("k1")
+        keys.new_issuing_key("s1")
         city_identity(registry)
         with registry.transaction():
             registry.add_issuing_key("k1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start))
+            registry.add_issuing_key("s1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start), role="status")
+        sign_bundle(registry, keys, cfg, city_dir, root, start)
         return cls(city_dir, cfg, keys, registry)
 
     @classmethod
@@ -142,6 +164,10 @@ class Issuer:
         if now > key.not_before + self.config.key_issuing_days * 86400:
             raise IssuerError(f"issuing key {key.kid} has been in use longer than key_issuing_days",
                               "run `cityid-issuer rotate-key DIR`, then issue again")
+        # Desks know a key only from the root-signed bundle: never print cards they would refuse.
+        if not any(k.kid == key.kid and not k.withdrawn for k in signed_bundle(self.keys, self.dir)[1]["keys"]):
+            raise IssuerError(f"card key {key.kid} is not in the root-signed trust bundle yet",
+                              "sign it first: cityid-issuer sign-bundle DIR --root-key PATH, then publish")
         return key.kid
 
     def issue_card(self, record: Mapping[str, Any], now: Any = None, out_dir: str | Path | None = None,
@@ -154,6 +180,7 @@ class Issuer:
         today, expires_at = _today_and_expiry(self.config, at)
         try:
             person = check_record(dict(record), today, self.config.max_name_length)
+            check_printable(self.config, person)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
         if photo is not None and hasattr(person, "photo"):  # decoded from memory: never written to a file
@@ -235,22 +262,34 @@ class Issuer:
         with self._exclusive():
             return lifecycle.set_card_status(self.registry, card_number, VALID)
 
-    def rotate_key(self, compromised: bool = False, now: Any = None) -> str:
-        """Start signing with a new issuing key; returns its kid."""
+    def rotate_key(self, compromised: bool = False, now: Any = None, *, kid: str | None = None, role: str = "card") -> str:
+        """Rotate the current key of ``role``, or the key ``kid`` (an older one is only withdrawn); returns the kid in use.
+
+        The change reaches desks after :meth:`sign_bundle` (root key) and :meth:`publish`.
+        """
         with self._exclusive():
-            return lifecycle.rotate_key(self.registry, self.keys, self.config, compromised=compromised, now=int(epoch(now)))
+            return lifecycle.rotate_key(self.registry, self.keys, self.config, self.dir, kid=kid, role=role,
+                                        compromised=compromised, now=int(epoch(now)))
 
-    def publish(self, out_dir: str | Path, now: Any = None) -> Path:
-        """Write the trust publication folder (bundle, status lists, root key) atomically; apply the vault's retention.
+    def sign_bundle(self, root_key_path: str | Path, now: Any = None) -> dict[str, Any]:
+        """Sign the key list with the offline root key (yearly ceremony, and after every key change)."""
+        with self._exclusive():
+            return sign_bundle(self.registry, self.keys, self.config, self.dir, self.keys.root_key(Path(root_key_path)),
+                               int(epoch(now)))
 
-        Only into a new or empty folder, or over an earlier publication of this city; never in or around the city folder.
+    def publish(self, out_dir: str | Path, now: Any = None, notices: list[str] | None = None) -> Path:
+        """Write the trust publication folder (signed bundle, fresh status lists, root public key) atomically.
+
+        Never needs the root key; applies the vault's retention.  Only into a new or empty folder, or
+        over an earlier publication of this city; never in or around the city folder.  ``notices``
+        collects warnings (bundle expiring, key changes waiting for the root signature).
         """
         with self._exclusive():
             out_dir = check_destination(self.dir, Path(out_dir), lambda: city_identity(self.registry))
             if self.vault is not None:
                 today = datetime.fromtimestamp(epoch(now), tz=timezone.utc).date()
                 self.vault.apply_retention(today, self.config.vault.retention_days)
-            return publish(self.registry, self.keys, self.config, Path(out_dir), int(epoch(now)))
+            return publish(self.registry, self.keys, self.config, self.dir, Path(out_dir), int(epoch(now)), notices)
 
     # -- the records vault ------------------------------------------------------------------------
     def require_vault(self) -> Vault:

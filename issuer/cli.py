@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="create a new city (keys, config, registry)")
     p.add_argument("dir", type=Path)
     p.add_argument("--issuer", default="https://id.example.gov", help="issuer identifier (https URL)")
+    p.add_argument("--root-key", type=Path, metavar="PATH",
+                   help="where to write the root private key: outside the city folder, e.g. on a removable drive kept offline")
     p.add_argument("--insecure-demo", action="store_true", help="store keys unencrypted (demos and tests only)")
     p.add_argument("--vault", action="store_true", help="keep enrolment records in the encrypted vault (see README)")
     p = sub.add_parser("issue", help="issue cards from a CSV or JSON Lines file")
@@ -51,9 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--suspend", action="store_true")
     group.add_argument("--reinstate", action="store_true")
-    p = sub.add_parser("rotate-key", help="start signing with a new issuing key")
+    p = sub.add_parser("rotate-key", help="rotate or withdraw a key by kid (then sign-bundle and publish)")
     p.add_argument("dir", type=Path)
-    p.add_argument("--compromised", action="store_true", help="withdraw the old key: every card it signed fails")
+    p.add_argument("--kid", help="the key to rotate or withdraw (default: the current key of --role)")
+    p.add_argument("--role", choices=("card", "status"), default="card", help="card key (default) or status-list key")
+    p.add_argument("--compromised", action="store_true", help="withdraw the key: every card or status list it signed fails")
+    p = sub.add_parser("sign-bundle", help="sign the key list with the offline root key (yearly ceremony, after key changes)")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--root-key", required=True, type=Path, metavar="PATH", help="the root private key (e.g. on the removable drive)")
+    p = sub.add_parser("keys", help="list the city's keys, their roles and states")
+    p.add_argument("dir", type=Path)
     p = sub.add_parser("publish", help="write the trust publication folder partners sync")
     p.add_argument("dir", type=Path)
     p.add_argument("out", type=Path)
@@ -86,12 +95,17 @@ def _run(args: argparse.Namespace) -> int:
     from .city import Issuer
 
     if args.command == "init":
+        if args.root_key is None and not args.insecure_demo:
+            raise IssuerError("init needs --root-key PATH: where to write the root private key",
+                              "name a file on a removable drive outside the city folder, and keep the drive offline")
         passphrase = None if args.insecure_demo else _passphrase(new=True)
         config = vault_config(args.issuer, args.insecure_demo) if args.vault else None
         with Issuer.init(args.dir, issuer=args.issuer, passphrase=passphrase, insecure_demo=args.insecure_demo,
-                         config=config):
-            pass
-        print(f"City created in {args.dir}. Next: cityid-issuer issue {args.dir} --input FILE --out DIR")
+                         config=config, root_key_out=args.root_key) as city:
+            root_path = city.keys.root_written_to
+        print(f"City created in {args.dir}. The root private key was written ONLY to {root_path}: "
+              "keep it offline; it is needed only to sign trust bundles (cityid-issuer sign-bundle).")
+        print(f"Next: cityid-issuer issue {args.dir} --input FILE --out DIR")
         if args.insecure_demo:
             print("WARNING: keys are stored unencrypted (--insecure-demo). Never issue real cards from this city.")
         return EXIT_OK
@@ -141,26 +155,51 @@ def _run(args: argparse.Namespace) -> int:
             print(f"Card {'reinstated' if args.reinstate else status}. Run `cityid-issuer publish` so partners learn it.")
             return EXIT_OK
         if args.command == "rotate-key":
-            old = city.registry.current_key().kid
-            kid = city.rotate_key(compromised=args.compromised)
-            print(f"New issuing key {kid}.")
-            if args.compromised:
-                _list_compromised(city, old, kid)
-            print("Run `cityid-issuer publish` so partners learn it.")
+            old = city.registry.issuing_key_row(args.kid) if args.kid else city.registry.current_key(args.role)
+            kid = city.rotate_key(compromised=args.compromised, kid=args.kid, role=args.role)
+            print(f"Key {kid} is now in use for {old.role if old else args.role}s.")
+            if args.compromised and old is not None and old.role == "card":
+                _list_compromised(city, old.kid, kid)
+            elif args.compromised:
+                print(f"Key {args.kid or 'the old status key'} is withdrawn: status lists it signed will be refused.")
+            print(f"Next: sign the new key list with the root key (cityid-issuer sign-bundle {args.dir} --root-key PATH), "
+                  "then publish. Partners learn nothing before that.")
+            return EXIT_OK
+        if args.command == "sign-bundle":
+            claims = city.sign_bundle(args.root_key)
+            for key in claims["issuer_keys"]:
+                print(f"  {key['kid']:>4}  {key['role']:<6}  {'WITHDRAWN' if key['withdrawn'] else 'trusted'}")
+            print(f"Signed trust bundle version {claims['version']}, valid until {_date(claims['exp'])}. "
+                  f"Put the root key away, then run `cityid-issuer publish {args.dir} OUT`.")
+            return EXIT_OK
+        if args.command == "keys":
+            for key in city.registry.issuing_keys():
+                state = "WITHDRAWN" if key.withdrawn else "retired" if key.retired_at else "in use"
+                print(f"  {key.kid:>4}  {key.role:<6}  {state}")
             return EXIT_OK
         if args.command in VAULT_COMMANDS:
             return run_vault_command(city, args)
         if args.command == "publish":
-            out = city.publish(args.out)
+            notices: list[str] = []
+            out = city.publish(args.out, notices=notices)
+            for notice in notices:
+                print(f"cityid-issuer: warning: {notice}", file=sys.stderr)
             print(f"Published to {out}. Copy the folder to {city.config.publication_url} (any static host).")
             return EXIT_OK
     return EXIT_USAGE
 
 
+def _date(epoch_seconds: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
 def _list_compromised(city, old: str, kid: str) -> None:  # noqa: ANN001 - an open Issuer
     """The cards a withdrawn key signed that the office can still find: those of the open batch, by number."""
     listed, others = city.open_batch_cards_signed_by(old)
-    print(f"Key {old} is withdrawn: every card it signed now fails verification and must be reprinted or replaced.")
+    print(f"Key {old} is withdrawn: once the new bundle is signed and published, every card it signed fails "
+          "verification and must be reprinted or replaced.")
     if listed:
         print(f"{len(listed)} of them are in the open batch; `cityid-issuer reprint` signs them again with {kid}:")
         for number, folder in listed:

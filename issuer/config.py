@@ -13,10 +13,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from verifier_sdk.format.statuslist import max_entries
+
 from .errors import ConfigError
 from .files import write_atomic
 
 CONFIG_FILE = "city.json"
+#: The most 2-bit entries a status list may have so that its token fits the verifier's cap whatever is revoked.
+MAX_STATUS_LIST_ENTRIES = max_entries(2)
 CONFIG_FORMAT = 1
 
 #: Claims the issuer can fill from an enrolment record (plus any age_over_NN).
@@ -73,11 +77,17 @@ class CityConfig:
     status_list_lifetime_hours: int = 72
     #: How long one issuing key may sign before it must be rotated.
     key_issuing_days: int = 365
+    #: A signed trust bundle expires this long after the root signs it: a little over the yearly root ceremony.
+    bundle_lifetime_days: int = 400
     max_name_length: int = 100
     card_title: str = "Municipal ID"
-    #: Optional TrueType font for printed names (e.g. a Noto font covering the city's scripts).
-    card_font: str = ""
-    #: QR mask pattern 0-7, or None to let segno pick the best-scoring one (8x slower QR encoding).
+    #: Extra fonts for printed names (``path`` or ``path#face`` of a .ttc), tried before the Noto chain.
+    card_fonts: tuple[str, ...] = ()
+    #: Print a name with characters no card font has (as boxes) instead of refusing the row.
+    allow_missing_glyphs: bool = False
+    #: Refuse rows without a photo.
+    require_photo: bool = False
+    #: QR mask pattern 0-7, or None to pick the best-scoring one by the ISO penalty rules (7x slower QR encoding).
     qr_mask: int | None = None
     insecure_demo: bool = False
     vault: VaultConfig = VaultConfig()
@@ -141,10 +151,17 @@ def validate(config: CityConfig) -> CityConfig:
         vcts.add(face.vct)
     if not (1 <= config.validity_days <= 20 * 365):
         raise ConfigError("validity_days must be between 1 and 7300", "fix city.json")
-    if not (16 <= config.status_list_capacity <= 2**24) or config.status_list_capacity % 8:
-        raise ConfigError("status_list_capacity must be a multiple of 8 between 16 and 2**24", "fix city.json")
+    if not (16 <= config.status_list_capacity <= MAX_STATUS_LIST_ENTRIES) or config.status_list_capacity % 8:
+        # Larger lists could outgrow the verifier's token cap once enough cards are revoked.
+        raise ConfigError(f"status_list_capacity must be a multiple of 8 between 16 and {MAX_STATUS_LIST_ENTRIES}", "fix city.json")
+    if not (1 <= config.bundle_lifetime_days <= 3 * 365):
+        raise ConfigError("bundle_lifetime_days must be between 1 and 1095", "fix city.json")
     if not (0.05 <= config.status_list_fill <= 0.9):
         raise ConfigError("status_list_fill must be between 0.05 and 0.9", "fix city.json")
+    if not isinstance(config.card_fonts, tuple) or not all(isinstance(f, str) and f for f in config.card_fonts):
+        raise ConfigError("card_fonts must be a list of font file paths", "fix city.json")
+    if not isinstance(config.allow_missing_glyphs, bool) or not isinstance(config.require_photo, bool):
+        raise ConfigError("allow_missing_glyphs and require_photo must be true or false", "fix city.json")
     if config.qr_mask is not None and config.qr_mask not in range(8):
         raise ConfigError("qr_mask must be null or 0-7", "fix city.json")
     if not config.status_list_uri_base.startswith("https://"):
@@ -179,6 +196,11 @@ def from_json(text: str) -> CityConfig:
             Face(name, spec["vct"], tuple(spec["claims"]), tuple(spec.get("disclosable", ())), spec.get("label", ""))
             for name, spec in data.pop("faces").items()
         )
+        old_font = data.pop("card_font", "")  # one font for everything (cityid 0.1): now the first extra font
+        extra_fonts = data.get("card_fonts", [])
+        if not isinstance(extra_fonts, list):
+            raise ConfigError("card_fonts must be a list of font file paths", "fix city.json")
+        data["card_fonts"] = ((old_font,) if old_font else ()) + tuple(extra_fonts)
         if "vault" in data:
             unknown = set(data["vault"]) - set(VaultConfig.__dataclass_fields__)
             if unknown:

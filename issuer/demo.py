@@ -12,7 +12,9 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .city import Issuer
+from PIL import Image, ImageDraw, ImageFilter
+
+from .city import Issuer, demo_root_key_path
 from .config import CONFIG_FILE, load
 from .errors import IssuerError
 
@@ -27,6 +29,24 @@ SAMPLE_PEOPLE = [
 EXPIRED_PERSON = {"given_name": "Yael", "family_name": "Ben-David", "birthdate": "1990-09-09"}
 
 
+def sample_portrait(path: Path, seed: int = 0, size: tuple[int, int] = (600, 800)) -> Path:
+    """A fictional portrait (a drawn head and shoulders on a backdrop) as a JPEG, for demos, tests and benchmarks."""
+    width, height = size
+    tone = 150 + 13 * (seed % 7)
+    image = Image.linear_gradient("L").resize(size).point(lambda v: 200 + v // 6).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    skin = (tone, int(tone * 0.8), int(tone * 0.65))
+    draw.ellipse((width * 0.12, height * 0.72, width * 0.88, height * 1.35), fill=(40 + seed * 23 % 120, 60, 90))
+    draw.rectangle((width * 0.42, height * 0.55, width * 0.58, height * 0.8), fill=skin)
+    draw.ellipse((width * 0.28, height * 0.16, width * 0.72, height * 0.66), fill=skin)
+    draw.chord((width * 0.26, height * 0.12, width * 0.74, height * 0.5), 180, 360, fill=(30 + seed * 37 % 80,) * 3)
+    for eye in (0.41, 0.59):
+        draw.ellipse((width * (eye - 0.03), height * 0.38, width * (eye + 0.03), height * 0.42), fill=(35, 30, 30))
+    draw.arc((width * 0.42, height * 0.47, width * 0.58, height * 0.56), 20, 160, fill=(120, 50, 50), width=6)
+    image.filter(ImageFilter.GaussianBlur(2)).save(path, "JPEG", quality=90)
+    return path
+
+
 def run_demo(demo_dir: Path, now: datetime | None = None) -> int:
     demo_dir = Path(demo_dir)
     now = now or datetime.now(timezone.utc)
@@ -34,7 +54,10 @@ def run_demo(demo_dir: Path, now: datetime | None = None) -> int:
     city_dir, cards_dir, publication = demo_dir / "city", demo_dir / "cards", demo_dir / "publication"
     with Issuer.init(city_dir, issuer="https://id.example.gov", insecure_demo=True, now=now) as city:
         people = demo_dir / "demo-people.jsonl"
-        people.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in SAMPLE_PEOPLE), "utf-8")
+        photos = demo_dir / "demo-photos"  # the enrolment office's files: the batch only reads them
+        photos.mkdir()
+        rows = [{**p, "photo": str(sample_portrait(photos / f"{i}.jpg", i))} for i, p in enumerate(SAMPLE_PEOPLE)]
+        people.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in rows), "utf-8")
         report = city.issue_batch(people, cards_dir, now=now, workers=2, progress=False)
         numbers = sorted(p.name for p in cards_dir.iterdir() if p.is_dir())
         # An expired card: issued long ago, so its exp is in the past.
@@ -44,7 +67,7 @@ def run_demo(demo_dir: Path, now: datetime | None = None) -> int:
         city.publish(publication, now=now)
     valid = numbers[1]
     print(f"Demo city in {city_dir}: {report.issued + 1} cards in {cards_dir} (one revoked, one expired), "
-          f"publication in {publication}.")
+          f"publication in {publication}; its root key is kept apart in {demo_root_key_path(city_dir)}.")
     verify = _verify_command()
     print("Verify a card (the QR text is in each card folder; the PNGs can be scanned too):")
     for label, number, face, purpose in (("valid, bank desk", valid, "id", "bank"),

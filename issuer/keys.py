@@ -1,4 +1,8 @@
-"""The city's secrets at rest: root key, issuing keys (k1, k2, ...) and the registry's hashing key.
+"""The city's secrets at rest: issuing keys (card keys k1, k2, ...; status keys s1, ...) and the registry's hashing key.
+
+The root key is not here: ``init`` writes its private half only to a path the
+operator names outside the city folder (a removable drive), and ``keys/`` keeps
+only its public half.  The root signs trust bundles (``sign-bundle``) and nothing else.
 
 Every secret is sealed in one envelope: AES-256-GCM under a key derived from the
 city's passphrase with scrypt (memory-hard; parameters in ``SCRYPT``, about 0.3 s
@@ -28,7 +32,8 @@ from .errors import KeyStoreError
 from .files import write_atomic
 
 KEYS_DIR = "keys"
-ROOT_KEY = "root.pem"
+ROOT_KEY = "root.pem"  # cities made before the offline root kept the private root key here
+ROOT_PUBLIC_KEY = "root-key.pub"
 REGISTRY_SECRET = "registry-secret.json"
 PASSPHRASE_ENV = "CITYID_PASSPHRASE"
 MIN_PASSPHRASE = 12
@@ -179,6 +184,18 @@ def load_secret(path: Path, passphrase: bytes | None, label: str = _SECRET_LABEL
     return secret
 
 
+def check_root_key_path(city_dir: Path, out: Path) -> Path:
+    """Where a new root private key may go: outside the city folder, and never over an existing file."""
+    out = Path(out).absolute()
+    city = Path(city_dir).absolute().resolve()
+    if out.resolve() == city or city in out.resolve().parents:
+        raise KeyStoreError("the root key must be kept outside the city folder",
+                            "name a path on a removable drive, e.g. --root-key /media/usb/city-root.pem")
+    if out.exists():
+        raise KeyStoreError(f"{out} already exists; a root key is never overwritten", "name a new file")
+    return out
+
+
 class KeyStore:
     """The city's ``keys/`` folder, unlocked with one passphrase (None in a demo city)."""
 
@@ -186,17 +203,47 @@ class KeyStore:
         self.dir = Path(city_dir) / KEYS_DIR
         self.passphrase = passphrase
         self._issuing: dict[str, ec.EllipticCurvePrivateKey] = {}
+        #: Where create_root_key wrote the root private key (this run only; never recorded in the city).
+        self.root_written_to: Path | None = None
 
     @classmethod
     def create(cls, city_dir: Path, passphrase: bytes | None) -> "KeyStore":
         store = cls(city_dir, passphrase)
         store.dir.mkdir(mode=0o700, parents=True, exist_ok=False)
-        save_private_key(store.dir / ROOT_KEY, new_signing_key(), passphrase)
         save_secret(store.dir / REGISTRY_SECRET, secrets.token_bytes(32), passphrase)
         return store
 
-    def root_key(self) -> ec.EllipticCurvePrivateKey:
-        return load_private_key(self.dir / ROOT_KEY, self.passphrase)
+    def create_root_key(self, out: Path) -> ec.EllipticCurvePrivateKey:
+        """A new root key: the private half only at ``out`` (outside the city folder), the public half in keys/."""
+        out = check_root_key_path(self.dir.parent, out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        key = new_signing_key()
+        save_private_key(out, key, self.passphrase)
+        self.root_written_to = out
+        pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        write_atomic(self.dir / ROOT_PUBLIC_KEY, pem, mode=0o600)
+        return key
+
+    def root_public_key(self) -> ec.EllipticCurvePublicKey:
+        """The root's public half (what partners pin); read from keys/, never needing the private key."""
+        try:
+            key = serialization.load_pem_public_key((self.dir / ROOT_PUBLIC_KEY).read_bytes())
+        except FileNotFoundError:
+            if (self.dir / ROOT_KEY).exists():  # a city from before the offline root
+                return load_private_key(self.dir / ROOT_KEY, self.passphrase).public_key()
+            raise KeyStoreError("the root public key is missing from the keys folder", "restore the city's keys folder from backup") from None
+        except ValueError:
+            raise KeyStoreError("the root public key file is damaged", "restore the city's keys folder from backup") from None
+        assert isinstance(key, ec.EllipticCurvePublicKey)
+        return key
+
+    def root_key(self, path: Path) -> ec.EllipticCurvePrivateKey:
+        """The offline root key from ``path`` (e.g. a removable drive), checked against the city's root public key."""
+        key = load_private_key(Path(path), self.passphrase)
+        fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        if key.public_key().public_bytes(*fmt) != self.root_public_key().public_bytes(*fmt):
+            raise KeyStoreError(f"{Path(path).name} is not this city's root key", "use the root key written by `cityid-issuer init`")
+        return key
 
     def registry_secret(self) -> bytes:
         return load_secret(self.dir / REGISTRY_SECRET, self.passphrase)

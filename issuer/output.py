@@ -12,11 +12,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .cards import CardArtwork, PrintedFields, make_symbol, render_card
+from .cards import PHOTO_BOX, CardArtwork, CardLayoutError, PrintedFields, make_symbol, render_card
 from .config import CityConfig
 from .faces import CardParams
 from .files import write_file
-from .records import PersonRecord
+from .fonts import chain, missing_characters
+from .photo import PhotoError, card_photo
+from .records import PersonRecord, RowError
 
 TMP_PREFIX = ".tmp-"
 
@@ -30,11 +32,31 @@ def expires_on(expires_at: int) -> date:
     return date(1970, 1, 1) + timedelta(days=expires_at // 86400)
 
 
+def check_printable(config: CityConfig, record: PersonRecord) -> None:
+    """RowError unless the card can be printed as the city wants: a photo if required, real glyphs for every name."""
+    if config.require_photo and record.photo is None:
+        raise RowError("photo is missing (city.json requires a photo on every card)")
+    if config.allow_missing_glyphs:
+        return
+    faces = chain(config.card_fonts)
+    for field in ("family_name", "given_name", "gender"):
+        if missing_characters(getattr(record, field, None) or "", faces):
+            raise RowError(f"{field} has characters no card font can print: add a font that has them to "
+                           "card_fonts in city.json (or set allow_missing_glyphs)")
+
+
 def artwork(config: CityConfig, record: PersonRecord, params: CardParams, faces: dict[str, str]) -> CardArtwork:
+    """The card's artwork; a photo or a name that cannot be printed is the row's error (RowError)."""
     symbols = [make_symbol(faces[face.name], face.label or face.name, config.qr_mask) for face in config.faces]
-    fields = PrintedFields(record.given_name, record.family_name, params.card_number, expires_on(params.expires_at))
-    return render_card(fields, symbols, title=config.card_title, issuer_host=urlsplit(config.issuer).hostname or "",
-                       font_path=config.card_font)
+    try:
+        photo = card_photo(record.photo, PHOTO_BOX[2:]) if record.photo is not None else None
+        fields = PrintedFields(record.given_name or "", record.family_name or "", params.card_number,
+                               expires_on(params.expires_at), record.birthdate, params.issued_on,
+                               getattr(record, "gender", None), photo)
+        return render_card(fields, symbols, title=config.card_title, issuer_host=urlsplit(config.issuer).hostname or "",
+                           city_fonts=config.card_fonts)
+    except (PhotoError, CardLayoutError) as exc:
+        raise RowError(str(exc)) from None
 
 
 def write_card_folder(out_dir: Path, card_number: str, art: CardArtwork, faces: dict[str, str]) -> Path:

@@ -18,8 +18,9 @@ from typing import Any, Iterator
 
 from . import cardnumber
 from .errors import InputError
+from .photo import PhotoError, PhotoSource, check_photo
 
-FIELDS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible")
+FIELDS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible", "photo")
 REQUIRED = ("given_name", "family_name", "birthdate")
 MAX_LINE_BYTES = 4096
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -44,6 +45,8 @@ class PersonRecord:
     card_number: str | None = None
     museum_tier: str | None = None
     rx_eligible: bool = False
+    #: The photo to print: a file (read when the card is drawn, never copied) or, from the API, its bytes.
+    photo: PhotoSource | None = None
 
     def identity(self) -> bytes:
         """Who this row is, for "already issued in this batch": the birth date and the words of both names.
@@ -94,8 +97,32 @@ def check_birthdate(value: Any, today: date) -> date:
     return born
 
 
-def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100) -> PersonRecord:
-    """A checked record from one row's fields, or RowError with a value-free reason."""
+def check_photo_field(value: Any, base: Path | None) -> PhotoSource | None:
+    """The photo column: a path, relative to the input file's folder (or the bytes, from the API); named but
+    unusable is the row's error."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        path: PhotoSource = bytes(value)
+    elif isinstance(value, (str, Path)):
+        path = Path(str(value).strip())
+    else:
+        raise RowError("photo must be a file path")
+    if isinstance(path, Path) and base is not None and not path.is_absolute():
+        path = base / path
+    try:
+        check_photo(path)
+    except PhotoError as exc:
+        raise RowError(str(exc)) from None
+    return path
+
+
+def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100,
+                 photo_base: Path | None = None) -> PersonRecord:
+    """A checked record from one row's fields, or RowError with a value-free reason.
+
+    A relative photo path is taken from ``photo_base`` (the input file's folder), else the current folder.
+    """
     given = check_name(fields.get("given_name"), "given_name", max_name_length)
     family = check_name(fields.get("family_name"), "family_name", max_name_length)
     born = check_birthdate(fields.get("birthdate"), today)
@@ -120,7 +147,8 @@ def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100
         eligible = rx is not None and rx.strip().lower() in _TRUE
     else:
         raise RowError("rx_eligible must be true or false")
-    return PersonRecord(given, family, born, number, tier, eligible)
+    photo = check_photo_field(fields.get("photo"), photo_base)
+    return PersonRecord(given, family, born, number, tier, eligible, photo)
 
 
 @dataclass(frozen=True)
@@ -237,7 +265,7 @@ def read_input(path: Path, today: date, max_name_length: int = 100) -> InputFile
             raise InputError(f"{path.name}: its first line is not a readable header", _EXPORT_ADVICE)
         header, delimiter, notes = _read_header(path, lines[0][1].decode("utf-8"))
         lines = lines[1:]
-    return InputFile(len(lines), notes, _rows(lines, header, delimiter, today, max_name_length))
+    return InputFile(len(lines), notes, _rows(lines, header, delimiter, today, max_name_length, path.parent))
 
 
 def read_rows(path: Path, today: date, max_name_length: int = 100) -> Iterator[InputRow]:
@@ -246,7 +274,7 @@ def read_rows(path: Path, today: date, max_name_length: int = 100) -> Iterator[I
 
 
 def _rows(lines: list[tuple[int, bytes]], header: list[str] | None, delimiter: str, today: date,
-          max_name_length: int) -> Iterator[InputRow]:
+          max_name_length: int, photo_base: Path) -> Iterator[InputRow]:
     for number, raw in lines:
         if len(raw) > MAX_LINE_BYTES:
             yield InputRow(number, None, "line is too long")
@@ -261,7 +289,7 @@ def _rows(lines: list[tuple[int, bytes]], header: list[str] | None, delimiter: s
             yield InputRow(number, None, error)
             continue
         try:
-            yield InputRow(number, check_record(fields, today, max_name_length), None)
+            yield InputRow(number, check_record(fields, today, max_name_length, photo_base), None)
         except RowError as exc:
             yield InputRow(number, None, str(exc))
 

@@ -71,6 +71,8 @@ class IssuingKeyRow:
     not_after: int
     retired_at: int | None
     withdrawn: bool
+    #: "card" (signs cards only) or "status" (signs status lists only).
+    role: str = "card"
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -103,6 +105,7 @@ class Registry:
                     db.execute(statement)
             db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('bundle_version', '0')", (str(SCHEMA_VERSION),))
             db.execute("INSERT INTO status_lists (list_no, capacity) VALUES (1, ?)", (capacity,))
+        _add_key_roles(db)
         return cls(db, secret)
 
     @classmethod
@@ -125,6 +128,7 @@ class Registry:
                                 "stop issuing and restore registry.sqlite from the latest backup") from None
         if row is None or row[0] != str(SCHEMA_VERSION):
             raise RegistryError("the registry is from another version of cityid", "use the matching cityid-issuer version")
+        _add_key_roles(db)
         return cls(db, secret)
 
     def close(self) -> None:
@@ -153,20 +157,26 @@ class Registry:
         self.db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))
 
     # -- issuing keys
-    def add_issuing_key(self, kid: str, not_before: int, not_after: int, alg: str = "ES256") -> None:
-        self.db.execute("INSERT INTO issuing_keys (kid, alg, not_before, not_after) VALUES (?, ?, ?, ?)",
-                        (kid, alg, not_before, not_after))
+    def add_issuing_key(self, kid: str, not_before: int, not_after: int, alg: str = "ES256", role: str = "card") -> None:
+        self.db.execute("INSERT INTO issuing_keys (kid, alg, not_before, not_after, role) VALUES (?, ?, ?, ?, ?)",
+                        (kid, alg, not_before, not_after, role))
 
     def issuing_keys(self) -> list[IssuingKeyRow]:
-        rows = self.db.execute("SELECT kid, alg, not_before, not_after, retired_at, withdrawn FROM issuing_keys "
-                               "ORDER BY CAST(substr(kid, 2) AS INTEGER)").fetchall()
-        return [IssuingKeyRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+        rows = self.db.execute("SELECT kid, alg, not_before, not_after, retired_at, withdrawn, role FROM issuing_keys "
+                               "ORDER BY role, CAST(substr(kid, 2) AS INTEGER)").fetchall()
+        return [IssuingKeyRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
 
-    def current_key(self) -> IssuingKeyRow:
-        active = [k for k in self.issuing_keys() if k.retired_at is None]
+    def issuing_key_row(self, kid: str) -> IssuingKeyRow | None:
+        return next((k for k in self.issuing_keys() if k.kid == kid), None)
+
+    def current_key(self, role: str = "card") -> IssuingKeyRow:
+        active = [k for k in self.issuing_keys() if k.retired_at is None and k.role == role]
         if not active:
-            raise RegistryError("the registry lists no active issuing key", "run `cityid-issuer rotate-key DIR`")
+            raise RegistryError(f"the registry lists no active {role} key", f"run `cityid-issuer rotate-key DIR --role {role}`")
         return active[-1]
+
+    def withdraw_key(self, kid: str) -> None:
+        self.db.execute("UPDATE issuing_keys SET withdrawn = 1 WHERE kid = ?", (kid,))
 
     def retire_key(self, kid: str, retired_at: int, not_after: int, withdrawn: bool) -> None:
         self.db.execute("UPDATE issuing_keys SET retired_at = ?, not_after = ?, withdrawn = ? WHERE kid = ?",
@@ -292,6 +302,13 @@ class Registry:
             raise RegistryError("the batch journal was deleted, but another process holds the registry open, so old "
                                 "copies may remain in registry.sqlite-wal", "close other cityid processes and run "
                                 "`cityid-issuer close-batch DIR` again")
+
+
+def _add_key_roles(db: sqlite3.Connection) -> None:
+    """Key roles (issue #10): registries made before them hold card keys only."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(issuing_keys)")}
+    if "role" not in columns:
+        db.execute("ALTER TABLE issuing_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'card' CHECK (role IN ('card', 'status'))")
 
 
 @contextmanager

@@ -11,6 +11,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests import the factory as a plain module
 
 
+@pytest.fixture(autouse=True)
+def trust_versions(tmp_path_factory, monkeypatch):
+    """Each test remembers accepted trust versions in its own state folder (verifier_sdk.installed)."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("CITYID_STATE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def city():
     from factory import TestCity

@@ -42,7 +42,8 @@ class TestCity:
     __test__ = False  # not a pytest class
 
     root: ec.EllipticCurvePrivateKey = field(default_factory=new_key)
-    keys: dict[str, ec.EllipticCurvePrivateKey] = field(default_factory=lambda: {"k1": new_key()})
+    #: Card keys are named k1, k2, ...; status list keys s1, s2, ... (the role in the bundle follows the name).
+    keys: dict[str, ec.EllipticCurvePrivateKey] = field(default_factory=lambda: {"k1": new_key(), "s1": new_key()})
     status: StatusList = field(default_factory=lambda: StatusList.empty(1024, 2))
     issuer: str = ISSUER
 
@@ -83,21 +84,26 @@ class TestCity:
     def base_payload(self, face: str = "perks", **extra: Any) -> dict[str, Any]:
         return {"iss": self.issuer, "vct": f"urn:cityid:{face}:1", "exp": NOW + YEAR, **extra}
 
-    def status_token(self, *, iat: float = NOW - 3600, ttl: int = 86400, exp: float | None = None, kid: str = "k1", sub: str = STATUS_URI, signing_key: Any = None) -> str:
+    @staticmethod
+    def role(kid: str) -> str:
+        return "status" if kid.startswith("s") else "card"
+
+    def status_token(self, *, iat: float = NOW - 3600, ttl: int = 86400, exp: float | None = None, kid: str = "s1", sub: str = STATUS_URI, signing_key: Any = None) -> str:
         return make_status_list_token(self.status, sub=sub, iss=self.issuer, kid=kid, private_key=signing_key or self.keys[kid], iat=int(iat), ttl=ttl, exp=None if exp is None else int(exp))
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [{**jws.public_key_to_jwk(k.public_key()), "kid": kid, "alg": "ES256"} for kid, k in self.keys.items()]}
+        return {"keys": [{**jws.public_key_to_jwk(k.public_key()), "kid": kid, "alg": "ES256", "role": self.role(kid)} for kid, k in self.keys.items()]}
 
     def trust(self, **status_kwargs: Any) -> TrustStore:
         return TrustStore.from_jwks(self.jwks(), issuer=self.issuer, status_lists={STATUS_URI: self.status_token(**status_kwargs)})
 
-    def bundle_claims(self, version: int = 1, withdrawn: tuple[str, ...] = (), windows: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+    def bundle_claims(self, version: int = 1, withdrawn: tuple[str, ...] = (), windows: dict[str, tuple[float, float]] | None = None, iat: float = NOW - 3600, exp: float | None = None) -> dict[str, Any]:
         windows = windows or {}
         return {
             "iss": self.issuer,
             "version": version,
-            "iat": NOW - 3600,
+            "iat": iat,
+            "exp": exp if exp is not None else iat + 400 * 86400,
             "issuer_keys": [
                 {
                     "kid": kid,
@@ -106,6 +112,7 @@ class TestCity:
                     "not_before": windows.get(kid, (NOW - YEAR, NOW + 5 * YEAR))[0],
                     "not_after": windows.get(kid, (NOW - YEAR, NOW + 5 * YEAR))[1],
                     "withdrawn": kid in withdrawn,
+                    "role": self.role(kid),
                 }
                 for kid, k in self.keys.items()
             ],

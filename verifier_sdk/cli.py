@@ -95,6 +95,7 @@ def _load_trust(path: Path, root_key: str | None) -> TrustStore:
             file=sys.stderr,
         )
     try:
+        # Remembers the highest bundle version accepted for this city's root key: an old folder is refused.
         return TrustStore.load(path, root_key=root_key)
     except VerificationError as err:
         raise _UsageError(f"trust data refused ({err.code}): {err.message}") from None

@@ -214,6 +214,30 @@ class TrustRollbackError(VerificationError):
     advice = N_("Keep the installed trust data, and get the latest publication from the city.")
 
 
+# -- trust data that cannot vouch for any card (issue #10): the desk's problem, never the card's --------------
+
+
+class TrustExpiredError(VerificationError):
+    """The city's trust data on this verifier has expired."""
+
+    code = "trust_expired"
+    state = CANNOT_CHECK
+    summary = N_("This desk has no usable trust data, so it cannot check cards.")
+    advice = N_("Sync the trust data, then scan again. The card is not at fault.")
+
+
+class TrustNotYetValidError(VerificationError):
+    """The trust data is dated in the future: this computer's clock is probably wrong."""
+
+    code = "trust_not_yet_valid"
+    state = CANNOT_CHECK
+    summary = N_("This computer's clock is earlier than the city's trust data.")
+    advice = N_("Check that this computer's date and time are right, then scan again. The card is not at fault.")
+
+
+TRUST_ERRORS: tuple[type[VerificationError], ...] = (TrustExpiredError, TrustNotYetValidError)
+
+
 ALL_ERRORS: tuple[type[VerificationError], ...] = (
     MalformedError,
     UnsupportedError,
@@ -231,6 +255,7 @@ ALL_ERRORS: tuple[type[VerificationError], ...] = (
     KeyBindingInvalidError,
     PurposeNotSatisfiedError,
     TrustRollbackError,
+    *TRUST_ERRORS,
 )
 
 #: code -> exception class, for applications that round-trip codes (JSON API).

@@ -7,9 +7,11 @@ can travel over any channel: HTTP, a USB stick, an e-mail attachment.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
@@ -17,6 +19,7 @@ from .errors import (
     BadSignatureError,
     MalformedError,
     StatusUnavailableError,
+    TrustNotYetValidError,
     TrustRollbackError,
     UnknownKeyError,
     VerificationError,
@@ -24,13 +27,19 @@ from .errors import (
 from .format import jws
 from .format.statuslist import MAX_TOKEN_CHARS, StatusList, StatusListToken, verify_status_list_token
 from .format.strict import is_numeric_date, json_object
-from .timeutil import to_datetime
+from .installed import highest_version, remember_version
+from .timeutil import epoch, to_datetime
 
 BUNDLE_FILE = "trust-bundle.jwt"
 BUNDLE_TYP = "cityid-trust+jwt"
 ROOT_KEY_FILE = "root-key.pem"
 _STATUS_PATH = re.compile(r"status/[A-Za-z0-9_-]{1,64}\.jwt")
 _MAX_BUNDLE_BYTES = 1 << 20
+#: Key roles listed in the bundle: card keys sign only cards, status keys only status lists (the root only bundles).
+ROLE_CARD, ROLE_STATUS = "card", "status"
+ROLES = (ROLE_CARD, ROLE_STATUS)
+#: How far a clock may be ahead before something dated "later" is not believed.
+DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
 
 KeySource = Union[str, bytes, Mapping[str, Any], Path, Any]
 
@@ -45,6 +54,8 @@ class IssuingKey:
     not_before: float | None = None
     not_after: float | None = None
     withdrawn: bool = False
+    #: "card" or "status" (from the bundle); None only for keys trusted directly with from_jwks.
+    role: str | None = None
 
 
 class TrustStore:
@@ -59,42 +70,80 @@ class TrustStore:
         version: int | None = None,
         bundle_issued_at: float | None = None,
         problems: Mapping[str, VerificationError] | None = None,
+        bundle_expires_at: float | None = None,
     ) -> None:
         self.issuer = issuer
         self.keys: dict[str | None, IssuingKey] = {key.kid: key for key in keys}
         self.status_lists: dict[str, StatusList | StatusListToken] = dict(status_lists or {})
         self.version = version
+        #: The bundle's iat and exp in epoch seconds (None for stores built with from_jwks).
+        self.bundle_iat = bundle_issued_at
+        self.bundle_exp = bundle_expires_at
         self.bundle_issued_at = to_datetime(bundle_issued_at) if bundle_issued_at is not None else None
+        self.bundle_expires_at = to_datetime(bundle_expires_at) if bundle_expires_at is not None else None
         #: Status lists that could not be used, by URI, with the reason (shown when a card needs them).
         self.problems: dict[str, VerificationError] = dict(problems or {})
+        #: Status list URI -> file path inside the folder, for stores loaded from a publication folder.
+        self.status_paths: dict[str, str] = {}
 
     # -- construction -----------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path, *, root_key: KeySource, min_version: int | None = None) -> "TrustStore":
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        root_key: KeySource,
+        min_version: int | None = None,
+        now: datetime | float | None = None,
+        clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+        remember: bool = True,
+    ) -> "TrustStore":
         """Read a publication folder (or a bundle file) and check it against the pinned root key.
 
         ``root_key``: PEM text or bytes, a JWK (dict or JSON text), a key object, or a file path.
-        ``min_version``: the installed bundle's version; an older bundle is refused (rollback).
+        ``min_version``: the installed bundle's version; an older bundle is refused (``trust_rollback``).
+        ``remember``: also refuse a bundle older than the highest version this computer has
+        accepted for this root key (see :mod:`verifier_sdk.installed`), and remember this one.
+        A bundle or status list dated after ``now`` plus ``clock_skew`` is refused
+        (``trust_not_yet_valid``: the message says to check the clock).  An expired bundle
+        loads, and every card then fails ``trust_expired`` (see :mod:`verifier_sdk.freshness`).
         """
         path = Path(path)
         bundle_path = path / BUNDLE_FILE if path.is_dir() else path
         if path.is_dir() and not bundle_path.exists():
             raise MalformedError(_not_a_publication(path))
         root = load_root_key(root_key)
-        claims = verify_trust_bundle(_read_text(bundle_path, _MAX_BUNDLE_BYTES, "trust bundle"), root)
-        bundle = _parse_bundle(claims)
-        if min_version is not None and bundle["version"] < min_version:
-            raise TrustRollbackError(
-                f"trust bundle version {bundle['version']} is older than the installed version {min_version}"
+        now_ts, skew = epoch(now), clock_skew.total_seconds()
+        inside = path if path.is_dir() else None  # a folder's bundle must not be a link leading out of it
+        claims = verify_trust_bundle(read_regular_file(bundle_path, _MAX_BUNDLE_BYTES, "trust bundle", inside=inside), root)
+        bundle = parse_bundle(claims, root)
+        if bundle["iat"] > now_ts + skew:
+            raise TrustNotYetValidError(
+                f"the trust bundle is dated {to_datetime(bundle['iat']):%Y-%m-%d %H:%M} UTC, later than this computer's clock; "
+                "check this computer's date and time"
             )
-        store = cls(bundle["iss"], bundle["keys"], version=bundle["version"], bundle_issued_at=bundle["iat"])
+        fingerprint = root_key_fingerprint(root)
+        floor = max(min_version or 0, (highest_version(fingerprint) or 0) if remember else 0)
+        if bundle["version"] < floor:
+            raise TrustRollbackError(
+                f"trust bundle version {bundle['version']} is older than the installed version {floor}"
+            )
+        store = cls(bundle["iss"], bundle["keys"], version=bundle["version"], bundle_issued_at=bundle["iat"],
+                    bundle_expires_at=bundle["exp"])
+        folder = bundle_path.parent
+        store.status_paths = dict(bundle["status_lists"])
         for uri, relative in bundle["status_lists"]:
             try:
-                token = _read_text(bundle_path.parent / relative, MAX_TOKEN_CHARS, "status list", StatusUnavailableError)
-                store.status_lists[uri] = store.verify_status_token(token, uri)
+                token = read_regular_file(folder / relative, MAX_TOKEN_CHARS, "status list", StatusUnavailableError, inside=folder)
+                verified = store.verify_status_token(token, uri)
+                if verified.iat > now_ts + skew:
+                    raise TrustNotYetValidError("the revocation list is dated in the future; check this computer's clock (date and time)")
+                store.status_lists[uri] = verified
             except VerificationError as exc:
                 store.problems[uri] = exc
+        if remember:
+            remember_version(fingerprint, bundle["version"])
         return store
 
     @classmethod
@@ -122,7 +171,10 @@ class TrustStore:
             alg = entry.get("alg") or jws.default_alg(public_key)
             if not jws.key_matches_alg(public_key, alg):
                 raise MalformedError(f"JWKS: key {entry.get('kid')!r} does not fit algorithm {alg!r}")
-            keys.append(IssuingKey(entry.get("kid"), alg, public_key))
+            role = entry.get("role")
+            if role is not None and role not in ROLES:
+                raise MalformedError(f"JWKS: key {entry.get('kid')!r} has an unknown role")
+            keys.append(IssuingKey(entry.get("kid"), alg, public_key, role=role))
         store = cls(issuer, keys)
         for uri, value in (status_lists or {}).items():
             if isinstance(value, str):
@@ -138,9 +190,11 @@ class TrustStore:
 
     def key_for(self, kid: Any, now: float) -> IssuingKey:
         """The issuing key named by a credential's ``kid``, if it is trusted at ``now``."""
-        key = self._named_key(kid)
+        key = self._named_key(kid, ROLE_CARD)
         if key is None:
             raise UnknownKeyError("the card was signed with a key this verifier does not know; sync the trust data")
+        if key.role not in (None, ROLE_CARD):
+            raise UnknownKeyError("the card was signed with a key the city uses only for status lists, never for cards (forged card)")
         if key.withdrawn:
             raise UnknownKeyError("the city has withdrawn the key that signed this card (compromised key)")
         if key.not_before is not None and now < key.not_before:
@@ -154,9 +208,11 @@ class TrustStore:
         signers: list[IssuingKey] = []
 
         def lookup(kid: Any) -> tuple[str, Any]:
-            key = self._named_key(kid)
+            key = self._named_key(kid, ROLE_STATUS)
             if key is None or key.withdrawn:
                 raise UnknownKeyError("status list signed by a key that is not trusted")
+            if key.role not in (None, ROLE_STATUS):
+                raise UnknownKeyError("status list signed by a card key; only the city's status key signs status lists")
             signers.append(key)
             return key.alg, key.public_key
 
@@ -167,20 +223,24 @@ class TrustStore:
             raise UnknownKeyError("status list signed by a key outside its validity window")
         return verified
 
-    def _named_key(self, kid: Any) -> IssuingKey | None:
-        """The key a token's ``kid`` names; a token without kid may use the only key there is."""
+    def _named_key(self, kid: Any, role: str) -> IssuingKey | None:
+        """The key a token's ``kid`` names; a token without kid may use the only key there is for its role."""
         if isinstance(kid, str):
             return self.keys.get(kid)
-        if kid is None and len(self.keys) == 1:
-            return next(iter(self.keys.values()))
-        return None
+        candidates = [key for key in self.keys.values() if key.role in (None, role)]
+        return candidates[0] if kid is None and len(candidates) == 1 else None
 
     def status_list(self, uri: str) -> StatusList | StatusListToken:
-        """The verified status list for ``uri``; StatusUnavailableError when missing or unusable."""
+        """The verified status list for ``uri``; StatusUnavailableError when missing or unusable.
+
+        A list dated in the future raises TrustNotYetValidError: the advice is to check the clock.
+        """
         entry = self.status_lists.get(uri)
         if entry is not None:
             return entry
         problem = self.problems.get(uri)
+        if isinstance(problem, TrustNotYetValidError):
+            raise TrustNotYetValidError(problem.message)
         if problem is not None:
             raise StatusUnavailableError(f"the revocation list could not be used ({problem.message})")
         raise StatusUnavailableError("this verifier has no revocation list for this card; sync the trust data")
@@ -203,7 +263,7 @@ def load_root_key(source: KeySource) -> Any:
     if isinstance(source, Path) or (
         isinstance(source, str) and not source.lstrip().startswith(("{", "-----BEGIN")) and len(source) < 4096
     ):
-        source = _read_text(Path(source), 64 << 10, "root key")
+        source = read_regular_file(Path(source), 64 << 10, "root key")
     return jws.load_public_key(source, "root key")
 
 
@@ -225,7 +285,8 @@ def verify_trust_bundle(text: str, root_key: Any) -> dict[str, Any]:
     return token.unverified_payload("trust bundle")
 
 
-def _parse_bundle(claims: Mapping[str, Any]) -> dict[str, Any]:
+def parse_bundle(claims: Mapping[str, Any], root_key: Any = None) -> dict[str, Any]:
+    """Validate a signed bundle's claims: issuer, version, iat and exp, keys with roles, status list paths."""
     def fail(reason: str) -> MalformedError:
         return MalformedError(f"trust bundle: {reason}")
 
@@ -234,9 +295,12 @@ def _parse_bundle(claims: Mapping[str, Any]) -> dict[str, Any]:
         raise fail("missing issuer (iss)")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise fail("version must be a positive integer")
-    iat = claims.get("iat")
-    if iat is not None and not is_numeric_date(iat):
-        raise fail("iat must be a date")
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not is_numeric_date(iat):
+        raise fail("iat (when it was signed) must be a date")
+    if not is_numeric_date(exp) or exp <= iat:
+        raise fail("exp (when it expires) must be a date after iat")
+    root_thumbprint = jws.jwk_thumbprint(jws.public_key_to_jwk(root_key)) if root_key is not None else None
     keys = []
     entries = claims.get("issuer_keys")
     if not isinstance(entries, list) or not entries:
@@ -255,7 +319,11 @@ def _parse_bundle(claims: Mapping[str, Any]) -> dict[str, Any]:
             raise fail(f"key {entry['kid']!r}: not_before/not_after must be dates")
         if not isinstance(entry.get("withdrawn", False), bool):
             raise fail(f"key {entry['kid']!r}: withdrawn must be true or false")
-        keys.append(IssuingKey(entry["kid"], alg, public_key, *window, entry.get("withdrawn", False)))
+        if entry.get("role") not in ROLES:
+            raise fail(f"key {entry['kid']!r}: role must be 'card' or 'status'")
+        if root_thumbprint is not None and jws.jwk_thumbprint(jws.public_key_to_jwk(public_key)) == root_thumbprint:
+            raise fail(f"key {entry['kid']!r} is the root key, which signs only trust bundles")
+        keys.append(IssuingKey(entry["kid"], alg, public_key, *window, entry.get("withdrawn", False), entry["role"]))
     if len({key.kid for key in keys}) != len(keys):
         raise fail("two issuing keys share a kid")
     status_lists = []
@@ -266,7 +334,7 @@ def _parse_bundle(claims: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(relative, str) or _STATUS_PATH.fullmatch(relative) is None:
             raise fail("status list path must look like status/NAME.jwt")
         status_lists.append((entry["uri"], relative))
-    return {"iss": iss, "version": version, "iat": iat, "keys": keys, "status_lists": status_lists}
+    return {"iss": iss, "version": version, "iat": iat, "exp": exp, "keys": keys, "status_lists": status_lists}
 
 
 def _not_a_publication(folder: Path) -> str:
@@ -277,14 +345,29 @@ def _not_a_publication(folder: Path) -> str:
             f"(the folder that holds {BUNDLE_FILE}){hint}")
 
 
-def _read_text(path: Path, limit: int, what: str, missing: type[VerificationError] = MalformedError) -> str:
+def read_regular_file(
+    path: Path, limit: int, what: str, missing: type[VerificationError] = MalformedError, *, inside: Path | None = None
+) -> str:
+    """ASCII text of a regular file (never a FIFO, device or directory; with ``inside``, never a link out of it)."""
+    if inside is not None:
+        folder = os.path.realpath(inside)
+        if os.path.commonpath([folder, os.path.realpath(path)]) != folder:
+            raise MalformedError(f"{what} file {path.name} leads outside the trust folder")
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise missing(f"{what} file is missing: {path.name}") from None
     except OSError as exc:
         raise MalformedError(f"{what} could not be read ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MalformedError(f"{what} {path.name} is not a regular file")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise MalformedError(f"{what} could not be read ({exc.strerror})") from None
     if len(data) > limit:
         raise MalformedError(f"{what} is too large")
     try:

@@ -23,7 +23,6 @@ from .errors import (
     NotYetValidError,
     PurposeNotSatisfiedError,
     RevokedError,
-    StatusStaleError,
     StatusUnavailableError,
     SuspendedError,
     UnknownKeyError,
@@ -34,10 +33,11 @@ from .format.qr import QRParts, unpack
 from .format.sdjwt import SDJWT, resolve
 from .format.statuslist import StatusList, StatusListToken
 from .format.strict import is_numeric_date, json_object
+from .freshness import check_bundle, check_status_list
 from .keybinding import verify_key_binding
 from .purpose import Purpose, resolve_purpose
 from .timeutil import epoch, to_datetime
-from .trust import IssuingKey, TrustStore
+from .trust import ROLE_CARD, IssuingKey, TrustStore
 
 #: Header types of an SD-JWT VC ("vc+sd-jwt" is the name older drafts used).
 CREDENTIAL_TYPES = ("dc+sd-jwt", "vc+sd-jwt")
@@ -96,6 +96,7 @@ class Verifier:
         unverified_header, unverified_payload = scanned.header, scanned.payload
         if unverified_payload.get("iss") != self.trust.issuer:
             raise UntrustedIssuerError("this card was not issued by the city this verifier trusts")
+        check_bundle(self.trust, now_ts, self._skew)  # expired or future-dated trust data vouches for no card
         key, refusal = self._issuing_key(unverified_header.get("kid"), unverified_payload, now_ts)
         jws.check_header(unverified_header, key.alg, CREDENTIAL_TYPES, "credential")
         if scanned.qr is not None:
@@ -142,14 +143,14 @@ class Verifier:
         try:
             return self.trust.key_for(kid, now), None
         except UnknownKeyError as err:
-            key = self.trust._named_key(kid)
+            key = self.trust._named_key(kid, ROLE_CARD)
             if key is None:
                 # Trust data older than the card may predate its key (sync); data newer than it should list it.
                 issued = self.trust.bundle_issued_at
                 claimed = unverified_payload.get("iat")
                 newer = issued is not None and is_numeric_date(claimed) and claimed <= issued.timestamp()
                 raise UnknownKeyError(err.message, state=NOT_VALID if newer else CANNOT_CHECK) from None
-            if key.withdrawn:
+            if key.withdrawn or key.role not in (None, ROLE_CARD):  # withdrawn, or a status key signing a card: forged
                 raise UnknownKeyError(err.message, state=NOT_VALID) from None
             if key.not_after is not None and now > key.not_after:
                 return key, UnknownKeyError(err.message, state=NOT_VALID)  # retired: the city stopped accepting it
@@ -196,10 +197,7 @@ class Verifier:
             raise MalformedError("credential status needs an integer idx and a uri", state=NOT_VALID)
         entry = self.trust.status_list(uri)
         if isinstance(entry, StatusListToken):
-            if entry.expired(now):
-                raise StatusStaleError("the revocation data has expired; sync the trust data")
-            if now - entry.iat > self.purpose.max_status_age.total_seconds():
-                raise StatusStaleError(f"the revocation data is older than this desk allows ({self.purpose.max_status_age.days} days); sync the trust data")
+            check_status_list(entry, self.purpose.max_status_age, now, self._skew)
             entry = entry.status_list
         value = _lookup(entry, idx)
         if value in _STATUS_ERRORS:

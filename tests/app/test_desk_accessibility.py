@@ -81,6 +81,9 @@ def open_state(browser, desks, issued_city, state: str, language: str, width: in
         page.fill("#qr", text_of(issued_city, who, face))
         page.press("#qr", "Enter")
         page.locator("#result").wait_for()
+    # Measure the page as shown: its stylesheet applied and its fonts (Cyrillic, Arabic...) in place.
+    page.wait_for_load_state("load")
+    page.evaluate("document.fonts.ready.then(() => true)")
     return context, page
 
 
@@ -156,7 +159,8 @@ def test_values_never_break_at_phone_and_tablet_widths(browser, desks, issued_ci
 def test_refusals_fit_a_phone(browser, desks, issued_city, state):
     context, page = open_state(browser, desks, issued_city, state, "ru", 320, 640)
     try:
-        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        wide = page.evaluate("[...document.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > 321).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right) + ' ' + e.textContent.slice(0, 40))")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320, wide
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"desk-{state}-ru-320px.png"), full_page=True)
     finally:

@@ -327,7 +327,7 @@ def test_fuzz_trust_bundle_signed_and_mutated(module_desk, bundle_folder, data, 
         status = bundle_folder["status"]
         if mutate_status:
             status_claims = json.loads(b64url_decode(status.split(".")[1]))
-            status = jws.sign({"typ": "statuslist+jwt", "kid": "k1"}, data.draw(mutated_json(status_claims)), city.keys["k1"], "ES256")
+            status = jws.sign({"typ": "statuslist+jwt", "kid": "s1"}, data.draw(mutated_json(status_claims)), city.keys["s1"], "ES256")
     except (ValueError, TypeError):
         assume(False)
     (bundle_folder["folder"] / "trust-bundle.jwt").write_text(bundle)

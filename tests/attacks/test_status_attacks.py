@@ -105,7 +105,7 @@ def test_status_list_decompression_bomb(desk, bomb_lst, expect):
     from verifier_sdk.format import jws
 
     claims = {"sub": STATUS_URI, "iss": desk.city.issuer, "iat": desk.now - 60, "status_list": {"bits": 2, "lst": bomb_lst}}
-    token = jws.sign({"typ": "statuslist+jwt", "kid": "k1"}, claims, desk.city.keys["k1"], "ES256")
+    token = jws.sign({"typ": "statuslist+jwt", "kid": "s1"}, claims, desk.city.keys["s1"], "ES256")
     desk.publish(status_token=token)
     desk.refused(desk.qr(), "status_unavailable", seconds=5, mib=48)
     expect("malformed", lambda: StatusList.from_claim({"bits": 2, "lst": bomb_lst}), seconds=5, mib=24)
@@ -142,7 +142,7 @@ def test_status_list_token_iat_not_a_date(desk, value):
     from verifier_sdk.format.strict import json_dumps
 
     claims = json_dumps({"sub": STATUS_URI, "iat": 1, "status_list": desk.city.status.to_claim()}).replace(b'"iat":1', b'"iat":' + value)
-    token = desk.signed({"alg": "ES256", "typ": "statuslist+jwt", "kid": "k1"}, claims)[:-1]
+    token = desk.signed({"alg": "ES256", "typ": "statuslist+jwt", "kid": "s1"}, claims, key=desk.city.keys["s1"])[:-1]
     desk.publish(status_token=token)
     desk.refused(desk.qr(), "status_unavailable")
     assert desk.trust().problems[STATUS_URI].code == "malformed"
@@ -150,9 +150,9 @@ def test_status_list_token_iat_not_a_date(desk, value):
 
 @pytest.mark.parametrize(
     "header",
-    [{"alg": "none", "typ": "statuslist+jwt", "kid": "k1"}, {"alg": "ES256", "typ": "statuslist+jwt", "kid": "k1", "jku": "https://evil.example/jwks"},
-     {"alg": "ES256", "typ": "statuslist+jwt", "kid": "../k1"}, {"alg": "ES256", "typ": "JWT", "kid": "k1"},
-     {"alg": ["ES256"], "typ": "statuslist+jwt", "kid": "k1"}, {"alg": "ES256", "typ": "statuslist+jwt", "kid": ["k1"]}],
+    [{"alg": "none", "typ": "statuslist+jwt", "kid": "s1"}, {"alg": "ES256", "typ": "statuslist+jwt", "kid": "s1", "jku": "https://evil.example/jwks"},
+     {"alg": "ES256", "typ": "statuslist+jwt", "kid": "../k1"}, {"alg": "ES256", "typ": "JWT", "kid": "s1"},
+     {"alg": ["ES256"], "typ": "statuslist+jwt", "kid": "s1"}, {"alg": "ES256", "typ": "statuslist+jwt", "kid": ["s1"]}],
     ids=["alg-none", "jku", "kid-path", "typ-jwt", "alg-list", "kid-list"],
 )
 def test_status_list_token_with_a_hostile_header(desk, header, no_network):

@@ -17,5 +17,5 @@ def demo_city(tmp_path):
 @pytest.fixture
 def secure_city(tmp_path, monkeypatch):
     monkeypatch.setenv("CITYID_PASSPHRASE", PASSPHRASE)
-    with Issuer.init(tmp_path / "city", issuer="https://id.example.gov", now=NOW) as city:
+    with Issuer.init(tmp_path / "city", issuer="https://id.example.gov", now=NOW, root_key_out=tmp_path / "usb" / "root.pem") as city:
         yield city

@@ -20,34 +20,38 @@ MIN_SCRYPT_MEMORY = 128 * 2**20
 
 def test_every_secret_is_sealed_with_scrypt_at_memory_hard_parameters(secure_city):
     secure_city.rotate_key(now=NOW)
-    files = sorted((secure_city.dir / "keys").iterdir())
-    assert {p.name for p in files} >= {"root.pem", "issuing-k1.pem", "issuing-k2.pem", "registry-secret.json"}
-    for path in files:
+    files = sorted(p for p in (secure_city.dir / "keys").iterdir() if p.name != "root-key.pub")
+    assert {p.name for p in files} >= {"issuing-k1.pem", "issuing-k2.pem", "issuing-s1.pem", "registry-secret.json"}
+    for path in [*files, _root(secure_city)]:  # the root key too, on its removable drive
         envelope = json.loads(path.read_bytes())
         assert envelope["kdf"] == "scrypt" and {k: envelope[k] for k in "nrp"} == SCRYPT, path.name
         assert 128 * envelope["n"] * envelope["r"] >= MIN_SCRYPT_MEMORY
         assert b"PRIVATE KEY" not in path.read_bytes()
 
 
+def _root(city):
+    """Where the secure_city fixture's init wrote the root private key (outside the city folder)."""
+    return city.dir.parent / "usb" / "root.pem"
+
+
 def test_a_key_envelope_cannot_stand_in_for_the_registry_secret(secure_city):
-    keys = secure_city.dir / "keys"
     with pytest.raises(IssuerError, match="cannot decrypt"):
-        load_secret(keys / "root.pem", PASSPHRASE.encode())
+        load_secret(_root(secure_city), PASSPHRASE.encode())
 
 
 def test_pbkdf2_pem_keys_of_an_existing_city_still_open_and_are_resealed(secure_city):
-    keys = secure_city.dir / "keys"
-    root = secure_city.keys.root_key()
+    path = _root(secure_city)
+    root = secure_city.keys.root_key(path)
     secure_city.close()
     old = root.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.BestAvailableEncryption(PASSPHRASE.encode()))
-    (keys / "root.pem").write_bytes(old)  # exactly what earlier versions wrote
+    path.write_bytes(old)  # exactly what earlier versions wrote
     with Issuer.open(secure_city.dir, passphrase=PASSPHRASE) as city:
-        assert city.keys.root_key().private_numbers() == root.private_numbers()
-    assert json.loads((keys / "root.pem").read_bytes())["kdf"] == "scrypt"
-    assert load_private_key(keys / "root.pem", PASSPHRASE.encode()).private_numbers() == root.private_numbers()
+        assert city.keys.root_key(path).private_numbers() == root.private_numbers()
+    assert json.loads(path.read_bytes())["kdf"] == "scrypt"
+    assert load_private_key(path, PASSPHRASE.encode()).private_numbers() == root.private_numbers()
     with pytest.raises(IssuerError, match="wrong passphrase"):
-        load_private_key(keys / "root.pem", b"not the passphrase at all")
+        load_private_key(path, b"not the passphrase at all")
 
 
 def test_a_registry_secret_with_weaker_scrypt_is_resealed(secure_city):

@@ -56,9 +56,14 @@ def test_registry_and_city_folder_hold_no_personal_data(secure_city, tmp_path):
 
 def test_keys_are_encrypted_and_need_the_passphrase(secure_city, monkeypatch):
     keys = secure_city.dir / "keys"
-    for sealed in keys.iterdir():
+    root = secure_city.dir.parent / "usb" / "root.pem"  # named by the operator, outside the city folder
+    for sealed in [*(p for p in keys.iterdir() if p.name != "root-key.pub"), root]:
         assert b'"kdf": "scrypt"' in sealed.read_bytes() and b"PRIVATE KEY" not in sealed.read_bytes()
         assert sealed.stat().st_mode & 0o077 == 0
+    # The city folder holds no root private key: only its public half.
+    assert not (keys / "root.pem").exists() and root.read_bytes() not in b"".join(
+        p.read_bytes() for p in secure_city.dir.rglob("*") if p.is_file())
+    assert (keys / "root-key.pub").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
     secure_city.close()
     monkeypatch.delenv("CITYID_PASSPHRASE")
     with pytest.raises(IssuerError, match="passphrase"):

@@ -93,4 +93,4 @@ def test_leftovers_of_a_killed_publish_are_swept_but_only_ours(city_dir, tmp_pat
         (ours / "status").mkdir()
         (foreign / "notes.txt").write_text("someone else's")
         city.publish(tmp_path / "pub", now=NOW)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".pub.publishing-c3", "city", "pub"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".pub.publishing-c3", "city", "city-root", "pub"]  # city-root: the demo root key, beside the city

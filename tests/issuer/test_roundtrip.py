@@ -7,6 +7,9 @@ from datetime import timedelta
 import pytest
 from issuer_samples import NOW, PEOPLE, write_jsonl
 
+from issuer.city import demo_root_key_path
+from issuer.errors import IssuerError
+
 from verifier_sdk import TrustStore, VerificationError, Verifier
 from verifier_sdk.format.jws import CompactJWS
 from verifier_sdk.format.qr import decode_qr
@@ -94,20 +97,56 @@ def test_revoke_suspend_reinstate_expire(demo_city, tmp_path):
 
 
 def test_rotation_keeps_old_cards_and_compromise_withdraws(demo_city, tmp_path):
+    root = demo_root_key_path(demo_city.dir)
     old = demo_city.issue_card(PEOPLE[0], now=NOW)
     assert demo_city.rotate_key(now=NOW) == "k2"
+    # Desks learn k2 only from a root-signed bundle: until then no card is signed with it.
+    with pytest.raises(IssuerError, match="sign-bundle"):
+        demo_city.issue_card(PEOPLE[1], now=NOW)
+    assert demo_city.sign_bundle(root, now=NOW)["version"] == 2
     new = demo_city.issue_card(PEOPLE[1], now=NOW)
     assert new.kid == "k2"
     store = trust(demo_city.publish(tmp_path / "pub", now=NOW))
     assert code_of(store, old.faces["id"]) == "valid" and code_of(store, new.faces["id"]) == "valid"
-    assert store.version == 1
-    assert demo_city.rotate_key(compromised=True, now=NOW) == "k3"
-    store = trust(demo_city.publish(tmp_path / "pub", now=NOW))
     assert store.version == 2
+    assert demo_city.rotate_key(compromised=True, now=NOW) == "k3"
+    # Daily publication never needs the root key; the withdrawal waits for its signature, and says so.
+    notices = []
+    store = trust(demo_city.publish(tmp_path / "pub", now=NOW, notices=notices))
+    assert store.version == 2 and any("sign-bundle" in n for n in notices)
+    demo_city.sign_bundle(root, now=NOW)
+    store = trust(demo_city.publish(tmp_path / "pub", now=NOW))
+    assert store.version == 3
     assert code_of(store, old.faces["id"]) == "valid"  # k1 was retired normally, not compromised
     assert code_of(store, new.faces["id"]) == "unknown_key"  # k2 withdrawn
     newest = demo_city.issue_card(PEOPLE[3], now=NOW)
     assert code_of(store, newest.faces["id"]) == "valid"
+
+
+def test_an_older_key_that_leaked_is_withdrawn_by_kid(demo_city, tmp_path):
+    root = demo_root_key_path(demo_city.dir)
+    old = demo_city.issue_card(PEOPLE[0], now=NOW)
+    demo_city.rotate_key(now=NOW)
+    demo_city.sign_bundle(root, now=NOW)
+    with pytest.raises(IssuerError, match="compromised"):
+        demo_city.rotate_key(kid="k1", now=NOW)  # already retired: only withdrawal makes sense
+    assert demo_city.rotate_key(kid="k1", compromised=True, now=NOW) == "k2"  # k2 stays in use
+    demo_city.sign_bundle(root, now=NOW)
+    store = trust(demo_city.publish(tmp_path / "pub", now=NOW))
+    assert code_of(store, old.faces["id"]) == "unknown_key"
+    assert code_of(store, demo_city.issue_card(PEOPLE[1], now=NOW).faces["id"]) == "valid"
+
+
+def test_status_key_rotation_and_roles(demo_city, tmp_path):
+    root = demo_root_key_path(demo_city.dir)
+    card = demo_city.issue_card(PEOPLE[0], now=NOW)
+    assert demo_city.rotate_key(role="status", compromised=True, now=NOW) == "s2"
+    demo_city.sign_bundle(root, now=NOW)
+    store = trust(demo_city.publish(tmp_path / "pub", now=NOW))
+    assert {k.kid: (k.role, k.withdrawn) for k in store.keys.values()} == {
+        "k1": ("card", False), "s1": ("status", True), "s2": ("status", False)}
+    assert code_of(store, card.faces["id"]) == "valid"  # its status list is now signed by s2
+    assert not store.problems
 
 
 def test_status_indexes_are_random_and_unique(demo_city):
@@ -129,7 +168,12 @@ def test_status_list_rolls_over_when_full(tmp_path):
         cards = [city.issue_card(PEOPLE[i % len(PEOPLE)], now=NOW) for i in range(20)]
         assert {c.status_uri for c in cards} == {f"https://id.example.gov/status/{n}" for n in (1, 2, 3)}
         city.revoke(cards[-1].card_number)
+        # The bundle declared list 1 and one spare; list 3 waits for the root's signature, and publish says so.
+        notices = []
+        city.publish(tmp_path / "pub", now=NOW, notices=notices)
+        assert any("status list(s) 3" in n for n in notices)
+        city.sign_bundle(demo_root_key_path(city.dir), now=NOW)
         store = trust(city.publish(tmp_path / "pub", now=NOW))
-        assert sorted(p.name for p in (tmp_path / "pub" / "status").iterdir()) == ["1.jwt", "2.jwt", "3.jwt"]
+        assert sorted(p.name for p in (tmp_path / "pub" / "status").iterdir()) == ["1.jwt", "2.jwt", "3.jwt", "4.jwt"]
         assert code_of(store, cards[-1].faces["id"]) == "revoked"
         assert code_of(store, cards[0].faces["id"]) == "valid"

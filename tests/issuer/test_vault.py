@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from test_roundtrip import LATER, code_of, trust
 
 from issuer import Issuer, IssuerError
 from issuer.config import ConfigError, VaultConfig, default_config, from_json, to_json, validate
+from issuer.demo import sample_portrait
 from issuer.keys import load_secret, unseal
 from issuer.periodkeys import PERIOD_KEY_LABEL, PeriodKeys, default_key_store
 from issuer.reissue import attach_scans, enrolment_of, reissue, renew_expiring
@@ -28,7 +30,14 @@ from verifier_sdk import Verifier
 
 REPO = Path(__file__).resolve().parents[2]
 #: Stand-in photo bytes: a JPEG header and a pattern no ciphertext or SQLite page would hold by chance.
-PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8 + b"portrait-of-a-resident" * 20
+def _portrait() -> bytes:
+    """A real JPEG (the issuer decodes the photo it prints, so a stand-in header would be refused)."""
+    out = io.BytesIO()
+    sample_portrait(out, 5)
+    return out.getvalue()
+
+
+PHOTO = _portrait()
 SCAN = b"%PDF-1.7 scanned passport page of a resident " * 50
 
 
@@ -39,7 +48,7 @@ def vault_config(**vault):
 @pytest.fixture
 def vault_city(tmp_path, monkeypatch):
     monkeypatch.setenv("CITYID_PASSPHRASE", PASSPHRASE)
-    with Issuer.init(tmp_path / "city", now=NOW, config=vault_config()) as city:
+    with Issuer.init(tmp_path / "city", now=NOW, config=vault_config(), root_key_out=tmp_path / "usb" / "root.pem") as city:
         yield city
 
 
@@ -199,7 +208,8 @@ def test_renew_cards_close_to_expiry(vault_city, tmp_path):
 
 def test_retention_shreds_at_publish(tmp_path, monkeypatch):
     monkeypatch.setenv("CITYID_PASSPHRASE", PASSPHRASE)
-    with Issuer.init(tmp_path / "city", now=NOW, config=vault_config(retention_days=40)) as city:
+    with Issuer.init(tmp_path / "city", now=NOW, config=vault_config(retention_days=40),
+                     root_key_out=tmp_path / "usb" / "root.pem") as city:
         march = city.issue_card(PEOPLE[0], now=NOW)
         april = city.issue_card(PEOPLE[1], now=NOW + timedelta(days=31))
         city.publish(tmp_path / "pub", now=NOW + timedelta(days=40))  # 2026-04-10: March began 40 days ago, kept
@@ -268,7 +278,7 @@ def cli(*args, stdin: str = "", env_extra=None):
 
 def test_cli_vault_commands_and_destroy_all(tmp_path):
     city = tmp_path / "city"
-    assert cli("init", city, "--vault").returncode == 0
+    assert cli("init", city, "--vault", "--root-key", tmp_path / "usb" / "root.pem").returncode == 0
     people = write_jsonl(tmp_path / "people.jsonl", PEOPLE[:3])
     assert cli("issue", city, "--input", people, "--out", tmp_path / "out", "--workers", "1").returncode == 0
     numbers = sorted(p.name for p in (tmp_path / "out").iterdir())

@@ -65,8 +65,13 @@ def test_withdrawn_key_fails_every_card_it_signed(city, tmp_path):
     trust = TrustStore.load(folder, root_key=pem(city.root.public_key()))
     with pytest.raises(UnknownKeyError, match="withdrawn"):
         Verifier(trust, purpose="museum").verify(city.card(kid="k1"), now=NOW)
-    # The status list was signed with k1 too: it is no longer usable either.
-    assert trust.problems
+    # The status list is signed by the status key s1: withdrawing a card key leaves revocation data usable.
+    assert not trust.problems
+    Verifier(trust, purpose="museum").verify(city.card(kid="k2"), now=NOW)
+    # Withdrawing the status key makes its lists unusable (cards then fail status_unavailable).
+    folder = city.publish(tmp_path / "pub", withdrawn=("s1",), version=2)
+    trust = TrustStore.load(folder, root_key=pem(city.root.public_key()))
+    assert "withdrawn" not in str(trust.problems) and trust.problems
 
 
 def test_key_window(city, tmp_path):
@@ -131,6 +136,6 @@ def test_missing_bundle(tmp_path, city):
 def test_from_jwks_forms(city):
     for jwks in (city.jwks(), json.dumps(city.jwks()), city.jwks()["keys"]):
         trust = TrustStore.from_jwks(jwks, issuer=city.issuer)
-        assert set(trust.keys) == {"k1"}
+        assert set(trust.keys) == {"k1", "s1"}
     with pytest.raises(MalformedError):
         TrustStore.from_jwks({"keys": []}, issuer=city.issuer)

@@ -35,4 +35,8 @@ def status() -> Any:
         "trust_age_seconds": int(age.age.total_seconds()) if age.age is not None else None,
         "max_age_seconds": int(age.max_age.total_seconds()),
         "freshness": age.level,
+        "freshness_reason": age.reason,
+        "freshness_message": age.message,
+        "status_valid_until": age.status_valid_until.isoformat() if age.status_valid_until else None,
+        "trust_bundle_expires_at": age.bundle_expires_at.isoformat() if age.bundle_expires_at else None,
     })

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from ..errors import VerificationError
-from ..purpose import PRESETS, Purpose
+from ..purpose import PRESETS, Purpose, resolve_purpose
 from ..sync import SyncError, SyncResult, sync_trust
 from ..trust import ROOT_KEY_FILE, load_root_key, root_key_fingerprint as fingerprint
 
@@ -265,9 +265,15 @@ def _check_trust(trust_dir: str, pinned: str) -> None:
         print(f"warning: trust data not usable yet ({err.code}): {err.message}; run 'cityid-verify sync'", file=sys.stderr)
 
 
-def run_sync(trust: str | Path, root_key: str | Path, source: str | None = None, *, timeout: float = 30.0, out: TextIO | None = None) -> SyncResult:
-    """Sync and print one line; raises SyncError / VerificationError with the old copy untouched."""
-    result = sync_trust(trust, root_key, source, timeout=(min(5.0, timeout), timeout))
+def run_sync(trust: str | Path, root_key: str | Path, source: str | None = None, *, timeout: float = 30.0, out: TextIO | None = None,
+             purpose: str | Purpose | None = None, allow_http: bool = False, deadline: float | None = None) -> SyncResult:
+    """Sync and print one line; raises SyncError / VerificationError with the old copy untouched.
+
+    ``purpose``: the desk's policy; the sync fails when the data left installed is older than it allows.
+    """
+    max_age = resolve_purpose(purpose).max_status_age if purpose is not None else None
+    result = sync_trust(trust, root_key, source, timeout=(min(5.0, timeout), timeout), max_status_age=max_age,
+                        allow_http=allow_http, deadline=deadline or 2 * timeout)
     print(f"{result.message} (from {result.source})", file=out or sys.stdout)
     return result
 
@@ -288,7 +294,8 @@ def main(argv: Sequence[str]) -> int:
         root_key = args.root_key or os.environ.get("CITYID_ROOT_KEY") or _pinned_key(args.instance)
         if root_key is None:
             raise SetupError("no pinned root key: pass --root-key FILE (sync never takes the root key from the source)")
-        run_sync(args.trust, root_key, args.source, timeout=args.timeout)
+        run_sync(args.trust, root_key, args.source, timeout=args.timeout, purpose=args.purpose, allow_http=args.allow_http,
+                 deadline=args.deadline)
         return EXIT_OK
     except SetupError as exc:
         print(f"cityid-verify {args.command}: {exc}", file=sys.stderr)
@@ -335,5 +342,8 @@ def _parser() -> argparse.ArgumentParser:
     y.add_argument("--source", metavar="URL_OR_DIR", help="publication URL or folder (USB stick); default: the bundle's publication_url")
     y.add_argument("--root-key", metavar="FILE", help="pinned root key (default: $CITYID_ROOT_KEY, else the app's pinned key)")
     y.add_argument("--instance", metavar="DIR", help="the app's instance folder, to find its pinned root key (default: ./instance)")
-    y.add_argument("--timeout", type=float, default=30.0, help="seconds per download (default 30)")
+    y.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server at each step (default 30)")
+    y.add_argument("--deadline", type=float, metavar="S", help="seconds one whole download may take (default: 2 x --timeout)")
+    y.add_argument("--purpose", choices=sorted(PRESETS), help="fail unless the data left installed is fresh enough for this desk")
+    y.add_argument("--allow-http", action="store_true", help="accept a plain-http publication URL (only on a network you trust)")
     return parser

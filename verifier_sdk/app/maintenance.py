@@ -22,7 +22,8 @@ def sync_trust_command(source: str | None) -> None:
         raise click.ClickException(f"no pinned root key at {config['ROOT_KEY']}; run 'cityid-verify serve --root-key FILE' once or set ROOT_KEY")
     try:
         result = sync_trust(config["TRUST_DIR"], config["ROOT_KEY"], source or config.get("PUBLICATION_URL"),
-                            timeout=(5.0, float(config["SYNC_TIMEOUT"])))
+                            timeout=(5.0, float(config["SYNC_TIMEOUT"])), deadline=2 * float(config["SYNC_TIMEOUT"]),
+                            max_status_age=current_app.extensions["cityid_purpose"].max_status_age)
     except (SyncError, VerificationError) as exc:
         raise click.ClickException(f"sync failed, the installed trust data is unchanged: {getattr(exc, 'message', exc)}") from None
     click.echo(f"{result.message} (from {result.source})")

@@ -33,9 +33,14 @@ CLAIM_LABELS = {
     "museum_tier": N_("Membership tier"),
     "age_over_65": N_("Senior (65+)"),
     "rx_eligible": N_("Prescription discount"),
+    "age_over_18": N_("Adult (18+)"),
+    "age_over_21": N_("21 or older"),
+    "rx_bin": N_("BIN"),
+    "rx_pcn": N_("PCN"),
+    "rx_group": N_("Group"),
 }
-#: Values kept on one line: a date or a card number broken in two is misread.
-UNBROKEN = frozenset({"birthdate", "card_number"})
+#: Values kept on one line: a date, a card number or a routing number broken in two is misread.
+UNBROKEN = frozenset({"birthdate", "card_number", "rx_bin", "rx_pcn", "rx_group"})
 #: Dates an error may carry (``err.details``), shown under the summary.
 DETAIL_LABELS = {"expired_on": N_("Expired on"), "valid_from": N_("Valid from")}
 #: What the result screen says in big letters, and a mark of a different shape for each (never colour alone).

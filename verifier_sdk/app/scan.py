@@ -12,7 +12,7 @@ from .results import Outcome, verify_image, verify_text
 
 bp = Blueprint("scan", __name__)
 
-DESK_NAMES = {"bank": N_("Bank desk"), "museum": N_("Museum desk"), "pharmacy": N_("Pharmacy desk")}
+DESK_NAMES = {"bank": N_("Bank desk"), "library": N_("Library desk"), "museum": N_("Museum desk"), "pharmacy": N_("Pharmacy desk")}
 
 
 def render_desk(outcome: Outcome | None = None, status: int = 200) -> tuple[str, int]:

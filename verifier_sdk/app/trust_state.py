@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import VerificationError
+from ..freshness import Freshness, freshness
 from ..purpose import Purpose
 from ..sync import STATE_FILE
 from ..trust import BUNDLE_FILE, TrustStore
@@ -23,26 +21,8 @@ class TrustUnavailable(Exception):
     """No usable trust data: the desk cannot check cards until it syncs."""
 
 
-@dataclass(frozen=True)
-class TrustAge:
-    """How old the revocation data is, for the banner on every page."""
-
-    issued_at: datetime | None
-    age: timedelta | None
-    max_age: timedelta
-    level: str  # "fresh", "ageing" (past half the allowed age), "stale", "missing"
-    version: int | None
-
-    @property
-    def age_text(self) -> str:
-        if self.age is None:
-            return "unknown"
-        hours = int(self.age.total_seconds() // 3600)
-        if hours < 1:
-            return "less than an hour"
-        if hours < 48:
-            return f"{hours} hour{'s' if hours != 1 else ''}"
-        return f"{hours // 24} days"
+#: The banner and /api/status report exactly what verify enforces (one rule: verifier_sdk.freshness).
+TrustAge = Freshness
 
 
 class TrustState:
@@ -56,6 +36,7 @@ class TrustState:
         self._verifier: Verifier | None = None
         self._stamp: tuple[Any, ...] | None = None
         self._problem = "trust data not loaded yet"
+        self._error: VerificationError | None = None  # why the last load failed, for /api/status
 
     def _fingerprint(self) -> tuple[Any, ...]:
         stamps = []
@@ -84,6 +65,7 @@ class TrustState:
         except VerificationError as err:
             # Keep serving with the last good copy; a half-copied folder must not stop the desk.
             self._problem = f"trust data refused ({err.code}): {err.message}"
+            self._error = err
             log.warning("trust data at %s refused (%s); keeping the previous copy", self.trust_dir, err.code)
         except OSError as exc:
             self._problem = f"trust data unreadable ({exc.strerror})"
@@ -93,18 +75,13 @@ class TrustState:
             log.info("trust data loaded: version %s", trust.version)
         self._stamp = stamp
 
-    def age(self, now: float | None = None) -> TrustAge:
-        max_age = self.purpose.max_status_age
+    def age(self, now: float | None = None) -> Freshness:
+        """The freshness of the loaded trust data for this desk's purpose (the banner and /api/status)."""
         try:
             trust = self.verifier().trust
         except TrustUnavailable:
-            return TrustAge(None, None, max_age, "missing", None)
-        issued = trust.status_issued_at or trust.bundle_issued_at
-        if issued is None:
-            return TrustAge(None, None, max_age, "missing", trust.version)
-        age = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc) - issued
-        level = "stale" if age > max_age or trust.problems else "ageing" if age > max_age / 2 else "fresh"
-        return TrustAge(issued, age, max_age, level, trust.version)
+            return freshness(None, self.purpose, now, problem=self._problem, error=self._error)
+        return freshness(trust, self.purpose, now)
 
     @property
     def problem(self) -> str:

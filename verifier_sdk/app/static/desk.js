@@ -34,6 +34,9 @@
   });
 
   if (result) {
+    // A result arrives as the answer to a POST, whose body (the scanned code) Chromium would write into its session
+    // files to resubmit on reload. Replacing the entry drops that body, and a reload shows the empty desk.
+    window.history.replaceState(null, "", document.body.getAttribute("data-home") || "/");
     var countdown = document.getElementById("countdown");
     var hold = document.getElementById("hold");
     var left = seconds;
