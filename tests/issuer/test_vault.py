@@ -108,11 +108,15 @@ def unsealable_secrets(folder: Path) -> list[bytes]:
 
 def test_seizure_drill(vault_city, tmp_path):
     """Issue with the vault on, back up the city folder, shred: no backup or live file yields a resident's data."""
-    people_file = write_jsonl(tmp_path / "people.jsonl", PEOPLE)
-    report = vault_city.issue_batch(people_file, tmp_path / "out", now=NOW, workers=2, progress=False)
-    assert report.ok and report.issued == len(PEOPLE)
     photo_path = tmp_path / "photo.jpg"
     photo_path.write_bytes(PHOTO)
+    rows = [{**PEOPLE[0], "photo": "photo.jpg"}, *PEOPLE[1:]]  # the batch's photo column, relative to the input
+    people_file = write_jsonl(tmp_path / "people.jsonl", rows)
+    report = vault_city.issue_batch(people_file, tmp_path / "out", now=NOW, workers=2, progress=False)
+    assert report.ok and report.issued == len(PEOPLE)
+    batch_numbers = [p.name for p in (tmp_path / "out").iterdir()]
+    photographed = [n for n in batch_numbers if enrolment_of(vault_city, n).fields["given_name"] == PEOPLE[0]["given_name"]]
+    assert len(photographed) == 1 and enrolment_of(vault_city, photographed[0]).photo == PHOTO
     with_photo = {"given_name": "Esperanza", "family_name": "Villanueva", "birthdate": "1977-05-05",
                   "photo": str(photo_path)}
     single = vault_city.issue_card(with_photo, now=NOW, out_dir=tmp_path / "out")
