@@ -146,6 +146,7 @@ class _Batch:
         self.journal = registry.batch_cards(batch)
         self.kid = registry.current_key().kid
         self.usable_kids = {k.kid for k in registry.issuing_keys() if not k.withdrawn}
+        self.faces = tuple(face.name for face in config.faces)
         self.vcts = tuple(face.vct for face in config.faces)
         self.seen: dict[bytes, int] = {}  # resident -> line of this input
         self.by_line: dict[int, bytes] = {}
@@ -210,11 +211,11 @@ class _Batch:
         card_hash = self.registry.card_hash(number)
         if self.registry.has_card(card_hash):
             raise RowError("card_number is already issued (earlier batch or earlier line)")
-        list_no, idx = self.registry.reserve_card(card_hash, self.vcts, self.today.isoformat(), self.expires_at,
-                                                  self.kid, self.config.status_list_fill)
+        status = self.registry.reserve_card(card_hash, self.faces, self.vcts, self.today.isoformat(), self.expires_at,
+                                            self.kid, self.config.status_list_fill)
         self.registry.batch_add(self.batch, resident, card_hash, self.out_no)
         assert self.out_dir is not None
-        return Job(line, record, CardParams(number, list_no, idx, self.today, self.expires_at, self.kid), self.out_dir)
+        return Job(line, record, CardParams(number, status, self.today, self.expires_at, self.kid), self.out_dir)
 
     def _new_number(self, resident: bytes) -> str:
         for attempt in range(MAX_NUMBER_ATTEMPTS):
@@ -234,7 +235,9 @@ class _Batch:
         if kid not in self.usable_kids:
             kid = self.kid
             self.registry.set_card_kid(card_hash, kid)
-        return CardParams(number, card.list_no, card.idx, date.fromisoformat(card.issued_on), card.expires_at, kid)
+        if set(card.faces) != set(self.faces):  # reserved by an older version or under other faces
+            raise RowError("this resident's card was reserved for other card faces; issue it again after close-batch")
+        return CardParams(number, card.faces, date.fromisoformat(card.issued_on), card.expires_at, kid)
 
     def _resume(self, line: int, resident: bytes, record: PersonRecord, card_hash: bytes, out_no: int) -> Job | None:
         params = self.card_params(resident, record, card_hash)
@@ -279,7 +282,7 @@ def run_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_path
     """Issue every good row of ``input_path`` into ``out_dir`` (the caller holds the city's lock);
     with a ``vault``, each card's enrolment record goes into it before the card is printed."""
     out_dir = Path(out_dir).absolute()
-    source = read_input(input_path, today, config.max_name_length)
+    source = read_input(input_path, today, config.max_name_length, config.gender_options)
     report = BatchReport(out_dir=out_dir, notes=source.notes)
     batch = _start(registry, out_dir, now)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -401,7 +404,7 @@ def reprint_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_
 
     Into ``out_dir``, or over each card's folder where it was issued.
     """
-    source = read_input(input_path, today, config.max_name_length)
+    source = read_input(input_path, today, config.max_name_length, config.gender_options)
     with registry.transaction():
         current = registry.open_batch(0, create=False)
     if current is None:

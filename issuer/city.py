@@ -46,8 +46,8 @@ class IssuedCard:
     card_number: str
     expires_at: datetime
     faces: dict[str, str]
-    status_uri: str
-    status_idx: int
+    #: Face name -> (status list URI, index): each face has its own.
+    status: dict[str, tuple[str, int]]
     kid: str
     folder: Path | None = None
 
@@ -179,7 +179,8 @@ class Issuer:
         at = epoch(now)
         today, expires_at = _today_and_expiry(self.config, at)
         try:
-            person = check_record(dict(record), today, self.config.max_name_length)
+            person = check_record(dict(record), today, self.config.max_name_length,
+                                  gender_options=self.config.gender_options)
             check_printable(self.config, person)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
@@ -189,24 +190,24 @@ class Issuer:
             check_print_folder(self.dir, Path(out_dir))
         with self._exclusive():
             kid = self._signing_kid(at)
-            vcts = tuple(face.vct for face in self.config.faces)
+            faces = self.config.faces
             with self.registry.transaction():
                 number = person.card_number or self._free_number()
                 card_hash = self.registry.card_hash(number)
                 if self.registry.has_card(card_hash):
                     raise IssuerError("that card number is already issued", "leave card_number empty to get a new one")
-                list_no, idx = self.registry.reserve_card(card_hash, vcts, today.isoformat(), expires_at, kid,
-                                                          self.config.status_list_fill)
-        params = CardParams(number, list_no, idx, today, expires_at, kid)
+                status = self.registry.reserve_card(card_hash, tuple(f.name for f in faces), tuple(f.vct for f in faces),
+                                                    today.isoformat(), expires_at, kid, self.config.status_list_fill)
+        params = CardParams(number, status, today, expires_at, kid)
         if self.vault is not None:
             self.vault.put(enrolment_record(number, person, today, expires_at, photo or record.get("photo")))
-        faces = card_faces(self.config, person, params, self.keys.issuing_key(kid))
+        texts = card_faces(self.config, person, params, self.keys.issuing_key(kid))
         folder = None
         if out_dir is not None:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            folder = write_card_folder(Path(out_dir), number, artwork(self.config, person, params, faces), faces)
-        return IssuedCard(number, datetime.fromtimestamp(expires_at, tz=timezone.utc), faces,
-                          self.config.status_list_uri(list_no), idx, kid, folder)
+            folder = write_card_folder(Path(out_dir), number, artwork(self.config, person, params, texts), texts)
+        return IssuedCard(number, datetime.fromtimestamp(expires_at, tz=timezone.utc), texts,
+                          {face: (self.config.status_list_uri(n), idx) for face, (n, idx) in status.items()}, kid, folder)
 
     def _free_number(self) -> str:
         while True:

@@ -19,8 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 def personal_strings(people):
     values = set()
     for p in people:
-        values.update({p["given_name"], p["family_name"], p["birthdate"], p["birthdate"].replace("-", "")})
-        values.update(part for part in (p["given_name"] + " " + p["family_name"]).split() if len(part) >= 3)
+        names = [p[k] for k in ("given_name", "family_name") if p.get(k)]
+        values.update({*names, p["birthdate"], p["birthdate"].replace("-", "")})
+        values.update(part for part in " ".join(names).split() if len(part) >= 3)
     return values
 
 
