@@ -251,6 +251,11 @@ class Registry:
     def card_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM cards").fetchone()[0]
 
+    def unrevoked_expiring(self, before: int) -> int:
+        """How many cards that are not revoked expire before ``before`` (epoch seconds)."""
+        return self.db.execute("SELECT count(*) FROM cards WHERE expires_at < ? AND status != ?",
+                               (before, REVOKED)).fetchone()[0]
+
     def cards_signed_by(self, kid: str) -> set[bytes]:
         return {row[0] for row in self.db.execute("SELECT card_hash FROM cards WHERE kid = ?", (kid,))}
 
