@@ -14,7 +14,7 @@ from pathlib import Path
 from .report import Family, markdown, summary
 from .timing import machine
 
-FAMILIES = ("verify", "qr_size", "statuslist", "issuance", "robustness", "app", "vault", "camera", "serve", "keys")
+FAMILIES = ("verify", "qr_size", "statuslist", "issuance", "robustness", "app", "vault", "camera", "serve", "keys", "scale")
 DEFAULT_JSON = Path("benchmarks/results/latest.json")
 
 

@@ -58,7 +58,7 @@ def run(mode: str) -> Family:
         app = create_app({"PURPOSE": "museum", "TRUST_DIR": str(trust_dir), "ROOT_KEY": str(root_key),
                           "SECRET_KEY": secrets.token_hex(32)}, instance_path=str(Path(tmp) / "instance"))
         client = app.test_client()
-        text = city.qr(city.perks_at(now))
+        text = city.qr(city.culture_at(now))
         photo = card_photo(text)
 
         def post_text() -> None:

@@ -158,5 +158,5 @@ def run(mode: str) -> Family:
     family.details["failures"] = {name: [samples[i][1].describe() for i, ok in enumerate(v) if not ok][:20]
                                   for name, v in hits.items()}
     family.notes.append("frames: 1920x1080 JPEG q40-90, 2-5 px/module, rotation ±20°, tilt <= 20°, blur σ <= 1.2 px, "
-                        "noise σ <= 12, light down to 50%, contrast down to 40%; real issued cards, id and perks faces")
+                        "noise σ <= 12, light down to 50%, contrast down to 40%; real issued cards, id and culture faces")
     return family

@@ -26,7 +26,41 @@ HEADER = {"typ": "dc+sd-jwt", "kid": "k1"}  # sign() puts "alg" first, as the co
 
 #: A 40-character Latin name: the README's "id face, 40-character ASCII name" row.
 NAME = ("Maria Guadalupe Alejandra", "Hernandez Lopez")
-#: Names in several scripts (QR size rows).
+#: Name parts in several scripts: QR size rows draw random 40-character names from these
+#: (most parts are not in the QR dictionary, as most residents' names will not be).
+NAME_POOLS = {
+    "latin": ("Maria Guadalupe Alejandra Jean-Baptiste Emmanuel Oluwaseun Francesca Bartholomew Esperanza Konstantin "
+              "Wilhelmina Christopher Anastasia Giovanni Rosalind Maximiliano Evangeline Sebastian Clementine Ignatius",
+              "Hernandez Lopez Okonkwo Fitzgerald Rodriguez Vandenberghe Montgomery Castellanos Papadopoulos Kowalczyk "
+              "Abernathy Villanueva Szczepanski Oyelaran Delacroix Whitfield Achterberg Nakamura Bjornstad Quintanilla"),
+    "cyrillic": ("Светлана Геннадьевна Евгения Святославовна Людмила Аркадьевна Всеволод Ярославович Богдана "
+                 "Ростиславовна Зинаида Тимофеевна Мстислав Вячеславович Фаина Эдуардовна Григорий Поликарпович",
+                 "Крутиховская Белова Верхоглядова Щукина Жуковская Остроумова Добржанский Филимонов Чернышевская "
+                 "Пантелеева Хмельницкий Задорожный Бестужева Рюмина Шапошников Гаврилюк Ефремова Погодина Юшкевич"),
+    "arabic": ("خديجة نور الهدى عبد الكريم مصطفى زينب أسماء إسماعيل صلاح الدين رقية هشام منصور سلمى جميلة طارق بسام ياسمين",
+               "البرغوثي العمراني القحطاني الشمري الزهراني المصري التميمي الحداد النجار الخطيب الدوسري العتيبي الكبيسي "
+               "الجبوري السويدي البغدادي الحلبي الطرابلسي المغربي الفاسي"),
+    "vietnamese": ("Nguyễn Thị Thu Hằng Diệp Phương Quỳnh Trâm Ngọc Ánh Xuân Khánh Hoài Bảo Tường Vy Quốc Cường Thiện Nhân",
+                   "Trương Quỳnh Tâm Huỳnh Đặng Võ Phạm Lương Bùi Đoàn Dương Hồ Lưu Trịnh Kiều Tôn Thất Mạc Âu Chu"),
+}
+#: The prescription-discount routing numbers of a realistic programme (city-wide constants).
+RX_ROUTING = {"rx_bin": "610591", "rx_pcn": "CITYRX", "rx_group": "MUNIRX01"}
+
+
+def name_of_length(script: str, rng: random.Random, length: int = 40) -> tuple[str, str]:
+    """A random given and family name in ``script``, exactly ``length`` characters together."""
+    given_pool, family_pool = (part.split() for part in NAME_POOLS[script])
+    given = " ".join(rng.sample(given_pool, 2))
+    family = rng.choice(family_pool)
+    while len(given) + len(family) < length:
+        family += ("-" if script in ("latin", "cyrillic") else " ") + rng.choice(family_pool)
+    family = family[: length - len(given)].rstrip(" -")
+    while len(given) + len(family) < length:
+        family += family_pool[0][0]
+    return given, family
+
+
+#: Fixed names in several scripts.
 NAMES = {
     "ascii": NAME,
     "vietnamese": ("Nguyễn Thị Thu Hằng Diệp", "Trương Quỳnh Tâm"),
@@ -55,17 +89,28 @@ class BenchCity:
         return {
             "iss": ISSUER,
             "vct": f"urn:cityid:{face}:1",
-            "exp": now + 4 * YEAR + self.rng.randrange(YEAR),
+            "exp": (now // 86400 + 4 * 365 + self.rng.randrange(365)) * 86400 - 1,  # the end of a day, as issued
             "status": {"status_list": {"idx": self.rng.randrange(100_000, min(1_000_000, self.status_size)), "uri": STATUS_URI}},
         }
 
-    def perks(self) -> str:
-        return self.perks_at(NOW)
+    def culture(self) -> str:
+        return self.culture_at(NOW)
 
-    def perks_at(self, now: int) -> str:
-        """A perks face valid at ``now`` (the app benchmark runs on the real clock)."""
-        claims = {"age_over_18": True, "age_over_21": True, "age_over_65": False, "museum_tier": "gold", "rx_eligible": True}
-        return jws.sign(HEADER, {**self._common("perks", now), **claims}, self.key, "ES256") + "~"
+    def culture_at(self, now: int, variant: int = 0) -> str:
+        """A culture face valid at ``now``; ``variant`` 1-3 carry thresholds crossed while the card is valid."""
+        claims = [
+            {"age_over_18": True, "age_over_21": True, "age_over_65": False},
+            {"age_over_18": True, "age_over_21": True, "age_over_65_from": f"20{self.rng.randrange(27, 31)}-{self.rng.randrange(1, 13):02d}-01"},
+            {"age_over_18": True, "age_over_21_from": f"20{self.rng.randrange(27, 31)}-{self.rng.randrange(1, 13):02d}-01", "age_over_65": False},
+            {"age_over_18_from": f"20{self.rng.randrange(27, 29)}-{self.rng.randrange(1, 13):02d}-01",
+             "age_over_21_from": f"20{self.rng.randrange(30, 32)}-{self.rng.randrange(1, 13):02d}-01", "age_over_65": False},
+        ][variant % 4]
+        claims["museum_tier"] = ("gold", "silver", "bronze", "student", "family")[self.rng.randrange(5)]
+        return jws.sign(HEADER, {**self._common("culture", now), **claims}, self.key, "ES256") + "~"
+
+    def rx(self) -> str:
+        claims = {"rx_eligible": True, **RX_ROUTING}
+        return jws.sign(HEADER, {**self._common("rx"), **claims}, self.key, "ES256") + "~"
 
     def id_face(self, given_name: str = NAME[0], family_name: str = NAME[1]) -> str:
         claims = {"given_name": given_name, "family_name": family_name, "birthdate": "1987-06-24",

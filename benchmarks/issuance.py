@@ -100,7 +100,7 @@ def folder_cost_ms(base: Path, folders: int = 100) -> float:
     for i in range(folders):
         tmp = base / f".probe-{i}"
         tmp.mkdir()
-        for name in ("front.png", "back.png", "front.svg", "back.svg", "id.txt", "perks.txt"):
+        for name in ("front.png", "back.png", "front.svg", "back.svg", "id.txt", "culture.txt", "rx.txt"):
             (tmp / name).write_bytes(data)
         tmp.rename(base / f"probe-{i}")
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -110,7 +110,7 @@ def folder_cost_ms(base: Path, folders: int = 100) -> float:
 def check_output(out_dir: Path) -> str:
     """Every card folder is complete; one front PNG decodes with zxing-cpp (print-ready, scannable)."""
     folders = [p for p in out_dir.iterdir() if p.is_dir()]
-    expected = {"front.png", "back.png", "front.svg", "back.svg", "id.txt", "perks.txt"}
+    expected = {"front.png", "back.png", "front.svg", "back.svg", "id.txt", "culture.txt", "rx.txt"}
     incomplete = [f for f in folders if not expected <= {p.name for p in f.iterdir()}]
     if incomplete:
         raise RuntimeError(f"{len(incomplete)} card folders are incomplete")
@@ -122,8 +122,8 @@ def check_output(out_dir: Path) -> str:
     sample = folders[0]
     found = {b.text for b in zxingcpp.read_barcodes(Image.open(sample / "front.png"))} | {
         b.text for b in zxingcpp.read_barcodes(Image.open(sample / "back.png"))}
-    texts = {(sample / f"{face}.txt").read_text().strip() for face in ("id", "perks")}
-    return "both faces decode from the PNGs" if texts <= found else "QR codes in the PNGs do NOT decode to the faces"
+    texts = {(sample / f"{face}.txt").read_text().strip() for face in ("id", "culture", "rx")}
+    return "all three faces decode from the PNGs" if texts <= found else "QR codes in the PNGs do NOT decode to the faces"
 
 
 def where_time_goes(tmp: Path, count: int, rng: random.Random) -> tuple[float, list[tuple[str, float]]]:
@@ -186,7 +186,7 @@ def run(mode: str) -> Family:
                            note=f"of which system (kernel: files, page faults) {statistics.median(system_ms):.2f} ms"))
     family.rows.append(Row(f"what that CPU time allows on {workers} idle cores", round(workers * 1e3 / cpu.median), "cards/s", headline=True,
                            note="the wall-clock row is lower when other processes share the cores"))
-    family.rows.append(Row(f"file system: one card folder (mkdir, 6 small files, rename) in {base}",
+    family.rows.append(Row(f"file system: one card folder (mkdir, 7 small files, rename) in {base}",
                            round(folder_ms, 2), "ms CPU", headline=True,
                            note="the same work costs 0.2-0.4 ms when this VM's ext4 is quiet and 2-5 ms after mass deletions"))
     if ram_rates:

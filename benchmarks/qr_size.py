@@ -13,13 +13,13 @@ from typing import Callable
 
 import segno
 
-from .fixtures import NAMES, BenchCity
+from .fixtures import NAME_POOLS, NOW, BenchCity, name_of_length
 from .report import Family, Row
 from .timing import Stats
 
 MM_PER_MODULE = 0.33
 QUIET_ZONE = 4
-GOALS = {"perks": 10, "id": 12}
+GOALS = {"culture": 9, "rx": 9, "id": 12}
 EU_DCC = Path(__file__).parent / "data" / "eu-dcc-sample.txt"
 
 
@@ -36,15 +36,20 @@ def qr_version(text: str, mode: str | None = None) -> int:
     return segno.make(text, error="q", micro=False, mode=mode, boost_error=False).version
 
 
-COUNTS = {"smoke": 1, "quick": 10, "full": 50}  # signed samples per row
+COUNTS = {"smoke": 1, "quick": 20, "full": 50}  # signed samples per row
 
 
 def run(mode: str) -> Family:
     samples = COUNTS[mode]
     city = BenchCity(seed=7)
     family = Family("qr_size", f"QR size at error correction Q ({samples} freshly signed samples per row; 0.33 mm/module)")
-    rows: list[tuple[str, str, Callable[[], str]]] = [("perks", "perks face", city.perks)]
-    rows += [("id", f"id face, {script} name", lambda g=g, f=f: city.id_face(g, f)) for script, (g, f) in NAMES.items()]
+    variants = iter(range(10**9))
+    rows: list[tuple[str, str, Callable[[], str]]] = [
+        ("culture", "culture face", lambda: city.culture_at(NOW, next(variants))),
+        ("rx", "rx face (BIN, PCN, group)", city.rx)]
+    rows += [("id", f"id face, 40-character {script} name",
+              lambda script=script: city.id_face(*name_of_length(script, city.rng))) for script in NAME_POOLS]
+    rows.append(("id", "id face, 4-character Chinese name", lambda: city.id_face("明华", "欧阳")))
     details = {}
     for face, label, make in rows:
         sd_jwts = [make() for _ in range(samples)]
@@ -53,7 +58,7 @@ def run(mode: str) -> Family:
         plain = [qr_version(s, mode="byte") for s in sd_jwts]
         worst = max(versions)
         side, with_quiet = printed_mm(worst)
-        goal = GOALS[face] if label in ("perks face", "id face, ascii name") else None
+        goal = GOALS[face] if "Chinese" not in label else None
         family.rows.append(Row(
             f"{label}: QR version ({min(map(len, texts))}-{max(map(len, texts))} chars)",
             Stats.of([float(v) for v in versions]), "version",
@@ -72,8 +77,9 @@ def run(mode: str) -> Family:
                            note=f"{modules(version)} modules, {side} mm ({with_quiet} mm with quiet zone)"))
     details["eu_dcc"] = {"chars": len(anchor), "version": version, "modules": modules(version), "printed_mm": side}
     family.details = details
-    family.notes.append("goal rows count the worst sample; the id goal is for a 40-character Latin name (the README's row)")
+    family.notes.append("goal rows count the worst sample; culture samples cycle through the age encodings "
+                        "(booleans, one and two thresholds carried as dates); 40-character names are drawn at random")
     family.notes.append("EU DCCs are 553-588 characters (versions 18-19); the sample here is the shortest kind (553)")
     family.notes.append("the issuer's card layout prints larger than 0.33 mm: whole pixels per module at 300 dpi "
-                        "(id face 5 px = 0.42 mm on the front, perks face 8 px = 0.68 mm on the back)")
+                        "(the id face on the front, culture and rx on the back)")
     return family

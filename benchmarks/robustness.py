@@ -1,7 +1,7 @@
 """Figure 5: scan robustness of real printed cards, photographed badly on purpose.
 
 Real cards come from a demo city (``issuer.Issuer``): the front PNG (id face) and the
-back PNG (perks face) at print resolution.  Each sample is a simulated photo (``scenes``),
+back PNG (culture face; the rx face beside it) at print resolution.  Each sample is a simulated photo (``scenes``),
 delivered as the camera's JPEG (or PNG); it succeeds when ``verifier_sdk.imaging.decode_image``
 (zxing-cpp) reads the face's QR and ``Verifier.verify`` accepts it.
 
@@ -84,10 +84,13 @@ def scan(face, shot, verifiers, rng: random.Random) -> bool:
 
     try:
         text = decode_image(photograph(face, shot, rng))
-        verifiers[face.purpose].verify(text)
+        desk = face.desk_for(text)  # a photo of the back may show either of its two codes
+        if desk is None:
+            return False
+        verifiers[desk].verify(text)
     except VerificationError:
         return False
-    return text == face.text
+    return True
 
 
 COUNTS = {"smoke": (2, 1, 1), "quick": (60, 6, 2), "full": (400, 30, 4)}  # arm's-length shots, shots per level, cards
@@ -108,7 +111,7 @@ def run(mode: str) -> Family:
     faces, publication, tmp = sample_cards(cards)
     with tmp:
         trust = TrustStore.load(publication, root_key=publication / "root-key.pem")
-        verifiers = {"bank": Verifier(trust, "bank"), "museum": Verifier(trust, "museum")}
+        verifiers = {name: Verifier(trust, name) for name in ("bank", "museum", "pharmacy")}
         rng = random.Random(99)
 
         def rate(make_shot, n: int) -> tuple[float, list[str]]:

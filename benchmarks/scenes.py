@@ -11,7 +11,7 @@ import io
 import math
 import random
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageFilter
@@ -58,6 +58,12 @@ class PrintedFace:
     text: str
     module_px: float
     purpose: str
+    #: Every code printed on this side (the back carries culture and rx), text -> the desk that reads it.
+    purposes: dict[str, str] = field(default_factory=dict)
+
+    def desk_for(self, text: str) -> str | None:
+        """The purpose that reads ``text`` if this side carries it."""
+        return (self.purposes or {self.text: self.purpose}).get(text)
 
 
 def photograph(face: PrintedFace, shot: Capture, rng: random.Random) -> bytes:
@@ -157,9 +163,12 @@ def issued_cards(count: int, tmp: Path) -> tuple[list[PrintedFace], Path]:
                       "birthdate": f"19{rng.randrange(30, 99)}-0{rng.randrange(1, 10)}-1{rng.randrange(0, 10)}",
                       "museum_tier": "gold", "rx_eligible": True}
             card = city.issue_card(person, out_dir=tmp / "cards")
-            for side, face, purpose in (("front", "id", "bank"), ("back", "perks", "museum")):
+            sides = {"front": {card.faces["id"]: "bank"},
+                     "back": {card.faces["culture"]: "museum", card.faces["rx"]: "pharmacy"}}
+            for (side, codes), face in zip(sides.items(), ("id", "culture")):
                 image = Image.open(card.folder / f"{side}.png").convert("L")
-                faces.append(PrintedFace(image, card.faces[face], _module_px(image, card.faces[face]), purpose))
+                faces.append(PrintedFace(image, card.faces[face], _module_px(image, card.faces[face]),
+                                         codes[card.faces[face]], codes))
         publication = city.publish(tmp / "publication")
     return faces, Path(publication)
 

@@ -103,7 +103,7 @@ def run(mode: str) -> Family:
     processes: dict[str, tuple[subprocess.Popen, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         trust = city.publish(Path(tmp) / "trust", status_token=city.status_token(iat=now - 60))
-        body = json.dumps({"qr": city.qr(city.perks_at(now))}).encode()
+        body = json.dumps({"qr": city.qr(city.culture_at(now))}).encode()
         try:
             for kind in SERVERS:
                 port = _free_port()

@@ -1,8 +1,9 @@
 """Museum front desk: is this a valid member card, which tier, and does the senior discount apply?
 
-    python examples/museum_desk.py --trust trust/ --root-key city-root.pem "$(cat perks.txt)"
+    python examples/museum_desk.py --trust trust/ --root-key city-root.pem "$(cat culture.txt)"
 
-Scan the card's *perks* QR code.  The museum never learns the holder's name.
+Scan the card's *culture* QR code.  The museum never learns the holder's name or birth date:
+age answers are plain yes/no, true at the moment of the scan.
 """
 
 import sys

@@ -33,6 +33,7 @@ from . import cardnumber
 from .config import CityConfig, from_json, to_json
 from .errors import IssuerError
 from .faces import CardParams, card_faces
+from .hsm import TokenKeyStore, WorkerTokenKeys
 from .files import replace_dir
 from .keys import KeyStore, key_from_der, private_key_der
 from .output import TMP_PREFIX, artwork, card_folder, check_printable, remove_stale_temporaries, write_card_folder
@@ -100,9 +101,18 @@ class Job:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(config_json: str, keys_der: dict[str, bytes]) -> None:
+def _init_worker(config_json: str, keys: dict[str, bytes] | WorkerTokenKeys) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no worker tracebacks
-    _worker.update(config=from_json(config_json), keys={kid: key_from_der(der) for kid, der in keys_der.items()})
+    signing = keys.open() if isinstance(keys, WorkerTokenKeys) else {kid: key_from_der(der) for kid, der in keys.items()}
+    _worker.update(config=from_json(config_json), keys=signing)
+
+
+def _worker_keys(keys: Any, signing: dict[str, Any]) -> tuple[dict[str, bytes] | WorkerTokenKeys, str | None]:
+    """The keys for worker processes, and how to start them: HSM keys need a fresh process and session each."""
+    if isinstance(keys, TokenKeyStore):
+        return keys.worker_keys(list(signing)), "spawn"
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    return {k: private_key_der(v) for k, v in signing.items()}, method
 
 
 def produce_card(config: CityConfig, key: Any, job: Job) -> None:
@@ -146,6 +156,7 @@ class _Batch:
         self.journal = registry.batch_cards(batch)
         self.kid = registry.current_key().kid
         self.usable_kids = {k.kid for k in registry.issuing_keys() if not k.withdrawn}
+        self.faces = tuple(face.name for face in config.faces)
         self.vcts = tuple(face.vct for face in config.faces)
         self.seen: dict[bytes, int] = {}  # resident -> line of this input
         self.by_line: dict[int, bytes] = {}
@@ -210,11 +221,11 @@ class _Batch:
         card_hash = self.registry.card_hash(number)
         if self.registry.has_card(card_hash):
             raise RowError("card_number is already issued (earlier batch or earlier line)")
-        list_no, idx = self.registry.reserve_card(card_hash, self.vcts, self.today.isoformat(), self.expires_at,
-                                                  self.kid, self.config.status_list_fill)
+        status = self.registry.reserve_card(card_hash, self.faces, self.vcts, self.today.isoformat(), self.expires_at,
+                                            self.kid, self.config.status_list_fill)
         self.registry.batch_add(self.batch, resident, card_hash, self.out_no)
         assert self.out_dir is not None
-        return Job(line, record, CardParams(number, list_no, idx, self.today, self.expires_at, self.kid), self.out_dir)
+        return Job(line, record, CardParams(number, status, self.today, self.expires_at, self.kid), self.out_dir)
 
     def _new_number(self, resident: bytes) -> str:
         for attempt in range(MAX_NUMBER_ATTEMPTS):
@@ -234,7 +245,9 @@ class _Batch:
         if kid not in self.usable_kids:
             kid = self.kid
             self.registry.set_card_kid(card_hash, kid)
-        return CardParams(number, card.list_no, card.idx, date.fromisoformat(card.issued_on), card.expires_at, kid)
+        if set(card.faces) != set(self.faces):  # reserved by an older version or under other faces
+            raise RowError("this resident's card was reserved for other card faces; issue it again after close-batch")
+        return CardParams(number, card.faces, date.fromisoformat(card.issued_on), card.expires_at, kid)
 
     def _resume(self, line: int, resident: bytes, record: PersonRecord, card_hash: bytes, out_no: int) -> Job | None:
         params = self.card_params(resident, record, card_hash)
@@ -279,7 +292,7 @@ def run_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_path
     """Issue every good row of ``input_path`` into ``out_dir`` (the caller holds the city's lock);
     with a ``vault``, each card's enrolment record goes into it before the card is printed."""
     out_dir = Path(out_dir).absolute()
-    source = read_input(input_path, today, config.max_name_length)
+    source = read_input(input_path, today, config.max_name_length, config.gender_options)
     report = BatchReport(out_dir=out_dir, notes=source.notes)
     batch = _start(registry, out_dir, now)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -302,7 +315,7 @@ def run_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_path
                         for j in jobs))
 
     try:
-        _dispatch(run.plan, source.rows, _signing_keys(run, keys), config, workers, finish, after_planning)
+        _dispatch(run.plan, source.rows, keys, _signing_keys(run, keys), config, workers, finish, after_planning)
     finally:
         bar.close()
     report.failed.sort()
@@ -319,8 +332,9 @@ def _signing_keys(run: _Batch, keys: KeyStore) -> dict[str, Any]:
     return {kid: keys.issuing_key(kid) for kid in run.usable_kids}
 
 
-def _dispatch(plan: Callable[[list[InputRow]], list[Job]], rows: Iterator[InputRow], signing_keys: dict[str, Any],
-              config: CityConfig, workers: int, finish: Callable, after_planning: Callable) -> None:
+def _dispatch(plan: Callable[[list[InputRow]], list[Job]], rows: Iterator[InputRow], keys: KeyStore,
+              signing_keys: dict[str, Any], config: CityConfig, workers: int, finish: Callable,
+              after_planning: Callable) -> None:
     """Plan chunk by chunk; sign and render here (one worker) or in a pool of worker processes."""
     if workers <= 1:
         _worker.update(config=config, keys=signing_keys)
@@ -329,11 +343,11 @@ def _dispatch(plan: Callable[[list[InputRow]], list[Job]], rows: Iterator[InputR
             after_planning(chunk, jobs)
             finish(_produce_chunk(jobs))
         return
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    worker_keys, method = _worker_keys(keys, signing_keys)
     ctx = multiprocessing.get_context(method)
     results: queue.Queue = queue.Queue()
     in_flight = 0
-    initargs = (to_json(config), {k: private_key_der(v) for k, v in signing_keys.items()})
+    initargs = (to_json(config), worker_keys)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # forked workers start ignoring Ctrl-C
     try:
@@ -401,7 +415,7 @@ def reprint_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_
 
     Into ``out_dir``, or over each card's folder where it was issued.
     """
-    source = read_input(input_path, today, config.max_name_length)
+    source = read_input(input_path, today, config.max_name_length, config.gender_options)
     with registry.transaction():
         current = registry.open_batch(0, create=False)
     if current is None:
@@ -437,7 +451,7 @@ def reprint_batch(registry: Registry, keys: KeyStore, config: CityConfig, input_
         bar.update(len(results))
 
     try:
-        _dispatch(plan, source.rows, _signing_keys(run, keys), config, workers, finish,
+        _dispatch(plan, source.rows, keys, _signing_keys(run, keys), config, workers, finish,
                   lambda chunk, jobs: bar.update(len(chunk) - len(jobs)))
     finally:
         bar.close()

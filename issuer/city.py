@@ -14,7 +14,7 @@ from typing import Any, Iterator, Mapping
 
 from verifier_sdk.timeutil import epoch
 
-from . import cardnumber, config as city_config, lifecycle
+from . import cardnumber, config as city_config, lifecycle, stores
 from .batch import BatchReport, ReprintReport, close_batch, open_batch_cards_signed_by, reprint_batch, run_batch
 from .config import CityConfig
 from .destination import check_destination, city_identity
@@ -46,8 +46,8 @@ class IssuedCard:
     card_number: str
     expires_at: datetime
     faces: dict[str, str]
-    status_uri: str
-    status_idx: int
+    #: Face name -> (status list URI, index): each face has its own.
+    status: dict[str, tuple[str, int]]
     kid: str
     folder: Path | None = None
 
@@ -74,11 +74,14 @@ class Issuer:
     @classmethod
     def init(cls, city_dir: str | Path, issuer: str = "https://id.example.gov", passphrase: str | None = None,
              insecure_demo: bool = False, now: Any = None, config: CityConfig | None = None,
-             root_key_out: str | Path | None = None) -> "Issuer":
+             root_key_out: str | Path | None = None, key_store: str = "", registry: str = "") -> "Issuer":
         """Create a new city: card key k1, status key s1, registry key, ``city.json``, the registry, and bundle v1.
 
         The root private key is written only to ``root_key_out``, outside the city folder (a
         removable drive); a demo city without one keeps it in ``<city>-root/root.pem`` beside it.
+        ``key_store`` a ``pkcs11:`` URI puts the keys in an HSM (the root then in a token too: the
+        one ``root_key_out`` names by its URI, or the city's own); ``registry`` a ``postgresql://``
+        URL shares one registry between enrollment centres.
         """
         city_dir = Path(city_dir)
         if city_dir.exists() and any(city_dir.iterdir()):
@@ -87,20 +90,25 @@ class Issuer:
             cfg = config or city_config.default_config(issuer, insecure_demo=insecure_demo)
         except ConfigError as exc:  # no city.json exists yet: the fix is the argument
             raise ConfigError(f"{exc.message}; nothing was created", "pass an https URL to --issuer") from None
-        cfg = city_config.validate(replace(cfg, insecure_demo=insecure_demo))
-        secret_pass = None if insecure_demo else check_new_passphrase(passphrase or passphrase_from_env())
-        if root_key_out is None:
-            if not insecure_demo:
-                raise KeyStoreError("no place for the root key was named",
-                                    "pass --root-key PATH on a removable drive, outside the city folder")
-            root_key_out = demo_root_key_path(city_dir)
-        check_root_key_path(city_dir, Path(root_key_out))  # before anything is created
+        cfg = city_config.validate(replace(cfg, insecure_demo=insecure_demo, key_store=key_store or cfg.key_store,
+                                           registry=registry or cfg.registry))
+        in_token = stores.uses_token(cfg)
+        secret_pass = None if insecure_demo or in_token else check_new_passphrase(passphrase or passphrase_from_env())
+        if in_token:  # the root is made in a token too: the one named, or the city's own
+            root_at = stores.check_root_token(root_key_out)
+        else:
+            if root_key_out is None:
+                if not insecure_demo:
+                    raise KeyStoreError("no place for the root key was named",
+                                        "pass --root-key PATH on a removable drive, outside the city folder")
+                root_key_out = demo_root_key_path(city_dir)
+            root_at = check_root_key_path(city_dir, Path(root_key_out))  # before anything is created
         city_dir.mkdir(parents=True, exist_ok=True)
         make_private(city_dir)
-        keys = KeyStore.create(city_dir, secret_pass)
-        root = keys.create_root_key(Path(root_key_out))
+        keys = stores.create_keys(city_dir, cfg, secret_pass)
+        root = keys.create_root_key(root_at)
         city_config.save(city_dir, cfg)
-        registry = Registry.create(city_dir, keys.registry_secret(), cfg.status_list_capacity)
+        registry = stores.create_registry(city_dir, cfg, keys.registry_secret())
         start = int(epoch(now))
         keys.new_issuing_key("k1")
         keys.new_issuing_key("s1")
@@ -119,17 +127,19 @@ class Issuer:
         for path in (city_dir, city_dir / "keys", city_dir / city_config.CONFIG_FILE, city_dir / LOCK_FILE):  # 0755/0644 before
             make_private(path)
         secret_pass = None
-        if not cfg.insecure_demo:
+        if not cfg.insecure_demo and not stores.uses_token(cfg):
             text = passphrase or passphrase_from_env()
             if not text:
                 raise KeyStoreError("the city's keys are encrypted and no passphrase was given",
                                     "set CITYID_PASSPHRASE (or pass passphrase=)")
             secret_pass = text.encode("utf-8")
-        keys = KeyStore(city_dir, secret_pass)
-        return cls(city_dir, cfg, keys, Registry.open(city_dir, keys.registry_secret()))
+        keys = stores.open_keys(city_dir, cfg, secret_pass)
+        return cls(city_dir, cfg, keys, stores.open_registry(city_dir, cfg, keys.registry_secret()))
 
     def close(self) -> None:
         self.registry.close()
+        if hasattr(self.keys, "close"):
+            self.keys.close()
         if self.vault is not None:
             self.vault.close()
 
@@ -140,8 +150,18 @@ class Issuer:
         self.close()
 
     @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """One writer per city: a second issuing process waits briefly, then refuses."""
+    def _exclusive(self, issuing: bool = False) -> Iterator[None]:
+        """One writer per city: a second issuing process waits briefly, then refuses.
+
+        A shared (PostgreSQL) registry orders reservations itself, so issuing takes no lock
+        there, and city-wide changes take the registry's lock across all centres."""
+        if getattr(self.registry, "shared", False):
+            if issuing:
+                yield
+            else:
+                with self.registry.exclusive():
+                    yield
+            return
         fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -179,7 +199,8 @@ class Issuer:
         at = epoch(now)
         today, expires_at = _today_and_expiry(self.config, at)
         try:
-            person = check_record(dict(record), today, self.config.max_name_length)
+            person = check_record(dict(record), today, self.config.max_name_length,
+                                  gender_options=self.config.gender_options)
             check_printable(self.config, person)
         except RowError as exc:
             raise IssuerError(f"record refused: {exc}", "correct the record and try again") from None
@@ -187,26 +208,26 @@ class Issuer:
             person = replace(person, photo=io.BytesIO(photo))
         if out_dir is not None:  # print folders hold personal data in clear: never under the (backed-up) city folder
             check_print_folder(self.dir, Path(out_dir))
-        with self._exclusive():
+        with self._exclusive(issuing=True):
             kid = self._signing_kid(at)
-            vcts = tuple(face.vct for face in self.config.faces)
+            faces = self.config.faces
             with self.registry.transaction():
                 number = person.card_number or self._free_number()
                 card_hash = self.registry.card_hash(number)
                 if self.registry.has_card(card_hash):
                     raise IssuerError("that card number is already issued", "leave card_number empty to get a new one")
-                list_no, idx = self.registry.reserve_card(card_hash, vcts, today.isoformat(), expires_at, kid,
-                                                          self.config.status_list_fill)
-        params = CardParams(number, list_no, idx, today, expires_at, kid)
+                status = self.registry.reserve_card(card_hash, tuple(f.name for f in faces), tuple(f.vct for f in faces),
+                                                    today.isoformat(), expires_at, kid, self.config.status_list_fill)
+        params = CardParams(number, status, today, expires_at, kid)
         if self.vault is not None:
             self.vault.put(enrolment_record(number, person, today, expires_at, photo or record.get("photo")))
-        faces = card_faces(self.config, person, params, self.keys.issuing_key(kid))
+        texts = card_faces(self.config, person, params, self.keys.issuing_key(kid))
         folder = None
         if out_dir is not None:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            folder = write_card_folder(Path(out_dir), number, artwork(self.config, person, params, faces), faces)
-        return IssuedCard(number, datetime.fromtimestamp(expires_at, tz=timezone.utc), faces,
-                          self.config.status_list_uri(list_no), idx, kid, folder)
+            folder = write_card_folder(Path(out_dir), number, artwork(self.config, person, params, texts), texts)
+        return IssuedCard(number, datetime.fromtimestamp(expires_at, tz=timezone.utc), texts,
+                          {face: (self.config.status_list_uri(n), idx) for face, (n, idx) in status.items()}, kid, folder)
 
     def _free_number(self) -> str:
         while True:
@@ -220,7 +241,7 @@ class Issuer:
         at = epoch(now)
         today, expires_at = _today_and_expiry(self.config, at)
         check_print_folder(self.dir, Path(out_dir))
-        with self._exclusive():
+        with self._exclusive(issuing=True):
             self._signing_kid(at)
             return run_batch(self.registry, self.keys, self.config, Path(input_path), Path(out_dir), today=today,
                              expires_at=expires_at, now=int(at), workers=workers or (os.cpu_count() or 1),

@@ -28,8 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
     p.add_argument("--issuer", default="https://id.example.gov", help="issuer identifier (https URL)")
     p.add_argument("--root-key", type=Path, metavar="PATH",
-                   help="where to write the root private key: outside the city folder, e.g. on a removable drive kept offline")
+                   help="where to write the root private key: outside the city folder, e.g. on a removable drive kept "
+                        "offline; with --key-store, the pkcs11: URI of the token to make it in (default: the city's)")
     p.add_argument("--insecure-demo", action="store_true", help="store keys unencrypted (demos and tests only)")
+    p.add_argument("--key-store", default="", metavar="URI",
+                   help="keep the keys in an HSM: 'pkcs11:token=LABEL?module-path=/path/to/module.so' "
+                        "(PIN from CITYID_HSM_PIN or a prompt)")
+    p.add_argument("--registry", default="", metavar="URL",
+                   help="one registry for many centres: postgresql://USER@HOST:5432/DATABASE "
+                        "(password in PGPASSWORD or ~/.pgpass)")
     p.add_argument("--vault", action="store_true", help="keep enrolment records in the encrypted vault (see README)")
     p = sub.add_parser("issue", help="issue cards from a CSV or JSON Lines file")
     p.add_argument("dir", type=Path)
@@ -60,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compromised", action="store_true", help="withdraw the key: every card or status list it signed fails")
     p = sub.add_parser("sign-bundle", help="sign the key list with the offline root key (yearly ceremony, after key changes)")
     p.add_argument("dir", type=Path)
-    p.add_argument("--root-key", required=True, type=Path, metavar="PATH", help="the root private key (e.g. on the removable drive)")
+    p.add_argument("--root-key", required=True, type=Path, metavar="PATH", help="the root private key (e.g. on the removable drive), or its token's pkcs11: URI")
     p = sub.add_parser("keys", help="list the city's keys, their roles and states")
     p.add_argument("dir", type=Path)
     p = sub.add_parser("publish", help="write the trust publication folder partners sync")
@@ -87,7 +94,8 @@ def _open(city_dir: Path):  # noqa: ANN202
     from .city import Issuer
     from .config import load
 
-    passphrase = None if load(city_dir).insecure_demo else _passphrase(new=False)
+    config = load(city_dir)
+    passphrase = None if config.insecure_demo or config.key_store else _passphrase(new=False)
     return Issuer.open(city_dir, passphrase=passphrase)
 
 
@@ -95,16 +103,21 @@ def _run(args: argparse.Namespace) -> int:
     from .city import Issuer
 
     if args.command == "init":
-        if args.root_key is None and not args.insecure_demo:
+        if args.root_key is None and not args.insecure_demo and not args.key_store:
             raise IssuerError("init needs --root-key PATH: where to write the root private key",
                               "name a file on a removable drive outside the city folder, and keep the drive offline")
-        passphrase = None if args.insecure_demo else _passphrase(new=True)
+        passphrase = None if args.insecure_demo or args.key_store else _passphrase(new=True)
         config = vault_config(args.issuer, args.insecure_demo) if args.vault else None
         with Issuer.init(args.dir, issuer=args.issuer, passphrase=passphrase, insecure_demo=args.insecure_demo,
-                         config=config, root_key_out=args.root_key) as city:
+                         config=config, root_key_out=args.root_key, key_store=args.key_store,
+                         registry=args.registry) as city:
             root_path = city.keys.root_written_to
-        print(f"City created in {args.dir}. The root private key was written ONLY to {root_path}: "
-              "keep it offline; it is needed only to sign trust bundles (cityid-issuer sign-bundle).")
+        if args.key_store:
+            print(f"City created in {args.dir}. The root key was made inside the token {root_path} and never leaves "
+                  "it; it is needed only to sign trust bundles (cityid-issuer sign-bundle --root-key URI).")
+        else:
+            print(f"City created in {args.dir}. The root private key was written ONLY to {root_path}: "
+                  "keep it offline; it is needed only to sign trust bundles (cityid-issuer sign-bundle).")
         print(f"Next: cityid-issuer issue {args.dir} --input FILE --out DIR")
         if args.insecure_demo:
             print("WARNING: keys are stored unencrypted (--insecure-demo). Never issue real cards from this city.")

@@ -15,17 +15,23 @@ from typing import Any
 
 from verifier_sdk.format.statuslist import max_entries
 
-from .errors import ConfigError
+from .errors import ConfigError, IssuerError
 from .files import write_atomic
+from .hsm import parse_uri
+from .registry_pg import check_url
 
 CONFIG_FILE = "city.json"
 #: The most 2-bit entries a status list may have so that its token fits the verifier's cap whatever is revoked.
 MAX_STATUS_LIST_ENTRIES = max_entries(2)
 CONFIG_FORMAT = 1
 
-#: Claims the issuer can fill from an enrolment record (plus any age_over_NN).
-KNOWN_CLAIMS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible")
+#: Claims the issuer can fill from an enrolment record or city.json (plus any age_over_NN).
+KNOWN_CLAIMS = ("given_name", "family_name", "birthdate", "card_number", "gender", "museum_tier", "rx_eligible",
+                "rx_bin", "rx_pcn", "rx_group")
+#: The prescription-discount programme's routing numbers: the same on every card, set in city.json.
+RX_ROUTING = ("rx_bin", "rx_pcn", "rx_group")
 AGE_CLAIM = re.compile(r"age_over_(\d{1,3})")
+_RX_FORMATS = {"rx_bin": r"[0-9]{6}", "rx_pcn": r"[A-Za-z0-9]{1,10}", "rx_group": r"[A-Za-z0-9-]{1,15}"}
 #: Substrings of claim names that would put a resident at risk if printed on a card.
 FORBIDDEN_CLAIM_PARTS = (
     "address", "street", "locality", "postal", "zip", "city", "region", "country",
@@ -89,7 +95,17 @@ class CityConfig:
     require_photo: bool = False
     #: QR mask pattern 0-7, or None to pick the best-scoring one by the ISO penalty rules (7x slower QR encoding).
     qr_mask: int | None = None
+    #: Where the keys live: "" for key files in keys/, or a pkcs11: URI (token and module; never the PIN).
+    key_store: str = ""
+    #: The card registry: "" for registry.sqlite here, or a postgresql:// URL shared by every centre (no password).
+    registry: str = ""
     insecure_demo: bool = False
+    #: Self-designated genders a resident may choose (never required); "X" must be among them.
+    gender_options: tuple[str, ...] = ("F", "M", "X")
+    #: The prescription-discount programme's BIN, PCN and group, carried by the rx face ("" = not set).
+    rx_bin: str = ""
+    rx_pcn: str = ""
+    rx_group: str = ""
     vault: VaultConfig = VaultConfig()
     format: int = CONFIG_FORMAT
 
@@ -104,10 +120,12 @@ class CityConfig:
 
 
 def default_faces() -> tuple[Face, ...]:
+    """One face per kind of desk, each carrying only what that desk reads."""
     return (
-        Face("id", "urn:cityid:id:1", ("given_name", "family_name", "birthdate", "card_number"), (), "ID - banks"),
-        Face("perks", "urn:cityid:perks:1",
-             ("age_over_18", "age_over_21", "age_over_65", "museum_tier", "rx_eligible"), (), "Perks - museums, pharmacies"),
+        Face("id", "urn:cityid:id:1", ("given_name", "family_name", "birthdate", "card_number"), (), "ID - banks, libraries"),
+        Face("culture", "urn:cityid:culture:1", ("age_over_18", "age_over_21", "age_over_65", "museum_tier"), (),
+             "Museums"),
+        Face("rx", "urn:cityid:rx:1", ("rx_eligible", *RX_ROUTING), (), "Pharmacies"),
     )
 
 
@@ -166,8 +184,30 @@ def validate(config: CityConfig) -> CityConfig:
         raise ConfigError("qr_mask must be null or 0-7", "fix city.json")
     if not config.status_list_uri_base.startswith("https://"):
         raise ConfigError("status_list_uri_base must be an https URL", "fix city.json")
+    if "X" not in config.gender_options or not all(re.fullmatch(r"[A-Za-z]{1,16}", g) for g in config.gender_options):
+        raise ConfigError("gender_options must be short words and include X", "fix gender_options in city.json")
+    for name, pattern in _RX_FORMATS.items():
+        value = getattr(config, name)
+        if value and not re.fullmatch(pattern, value):
+            raise ConfigError(f"{name} is not a valid routing value", f"fix {name} in city.json (the programme's letter gives it)")
+    _check_stores(config)
     _validate_vault(config.vault)
     return config
+
+
+def _check_stores(config: CityConfig) -> None:
+    try:
+        if config.key_store:
+            parse_uri(config.key_store)
+        if config.registry:
+            check_url(config.registry)
+    except IssuerError as exc:
+        raise ConfigError(exc.message, exc.advice) from None
+    if config.key_store and config.insecure_demo:
+        raise ConfigError("a city with keys in an HSM cannot be an insecure demo", "drop --insecure-demo")
+    if config.key_store and config.vault.enabled:  # period keys are sealed with the passphrase an HSM city lacks
+        raise ConfigError("the records vault cannot yet keep its period keys in an HSM",
+                          "use key files (no --key-store) for a city with a vault")
 
 
 def _validate_vault(vault: VaultConfig) -> None:
@@ -209,6 +249,8 @@ def from_json(text: str) -> CityConfig:
             data["vault"] = VaultConfig(**data["vault"])
         if data.get("format", CONFIG_FORMAT) != CONFIG_FORMAT:
             raise ConfigError("city.json is from another version of cityid", "upgrade cityid-issuer")
+        if "gender_options" in data:
+            data["gender_options"] = tuple(data["gender_options"])
         return validate(CityConfig(faces=faces, **data))
     except ConfigError:
         raise

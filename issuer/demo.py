@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
 from .city import Issuer, demo_root_key_path
-from .config import CONFIG_FILE, load
+from .config import CONFIG_FILE, default_config, load
 from .errors import IssuerError
 
 #: Fictional people, in several scripts (the card office's batches look like this).
@@ -25,7 +26,10 @@ SAMPLE_PEOPLE = [
     {"given_name": "فاطمة", "family_name": "الحسيني", "birthdate": "2001-07-30", "rx_eligible": True},
     {"given_name": "Thị Lan", "family_name": "Nguyễn", "birthdate": "1979-01-09", "museum_tier": "standard"},
     {"given_name": "Kwame", "family_name": "Mensah", "birthdate": "1949-05-21", "museum_tier": "gold", "rx_eligible": True},
+    {"given_name": "Aroha", "birthdate": "2009-10-04", "museum_tier": "student", "gender": "X"},  # one name; 18 in 2027
 ]
+#: A fictional programme's routing numbers (a real city puts its own in city.json).
+DEMO_RX_ROUTING = {"rx_bin": "610591", "rx_pcn": "CITYRX", "rx_group": "MUNIRX01"}
 EXPIRED_PERSON = {"given_name": "Yael", "family_name": "Ben-David", "birthdate": "1990-09-09"}
 
 
@@ -52,7 +56,8 @@ def run_demo(demo_dir: Path, now: datetime | None = None) -> int:
     now = now or datetime.now(timezone.utc)
     _clear_earlier_demo(demo_dir)
     city_dir, cards_dir, publication = demo_dir / "city", demo_dir / "cards", demo_dir / "publication"
-    with Issuer.init(city_dir, issuer="https://id.example.gov", insecure_demo=True, now=now) as city:
+    config = replace(default_config("https://id.example.gov", insecure_demo=True), **DEMO_RX_ROUTING)
+    with Issuer.init(city_dir, issuer="https://id.example.gov", insecure_demo=True, now=now, config=config) as city:
         people = demo_dir / "demo-people.jsonl"
         photos = demo_dir / "demo-photos"  # the enrolment office's files: the batch only reads them
         photos.mkdir()
@@ -71,7 +76,8 @@ def run_demo(demo_dir: Path, now: datetime | None = None) -> int:
     verify = _verify_command()
     print("Verify a card (the QR text is in each card folder; the PNGs can be scanned too):")
     for label, number, face, purpose in (("valid, bank desk", valid, "id", "bank"),
-                                         ("valid, museum desk", valid, "perks", "museum"),
+                                         ("valid, museum desk", valid, "culture", "museum"),
+                                         ("valid, pharmacy", valid, "rx", "pharmacy"),
                                          ("revoked", revoked, "id", "bank"),
                                          ("expired", expired.card_number, "id", "bank")):
         print(f"  # {label}\n  {verify} --trust {publication} --root-key {publication / 'root-key.pem'} "

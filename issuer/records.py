@@ -20,7 +20,8 @@ from . import cardnumber
 from .errors import InputError
 from .photo import PhotoError, PhotoSource, check_photo
 
-FIELDS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible", "photo")
+FIELDS = ("given_name", "family_name", "birthdate", "card_number", "museum_tier", "rx_eligible", "gender", "photo")
+#: Required columns; a resident with one name leaves given_name or family_name empty.
 REQUIRED = ("given_name", "family_name", "birthdate")
 MAX_LINE_BYTES = 4096
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -39,12 +40,18 @@ class RowError(ValueError):
 class PersonRecord:
     """One resident's enrolment data, checked.  Lives in memory only; never written to the registry."""
 
-    given_name: str
-    family_name: str
+    given_name: str | None  # a resident with one name has only one of the two, carried exactly
+    family_name: str | None
     birthdate: date
     card_number: str | None = None
     museum_tier: str | None = None
     rx_eligible: bool = False
+    gender: str | None = None  # self-designated, optional, one of the city's gender_options
+
+    @property
+    def names(self) -> str:
+        """Every printed name character (for font checks)."""
+        return (self.given_name or "") + (self.family_name or "")
     #: The photo to print: a file (read when the card is drawn, never copied) or, from the API, its bytes.
     photo: PhotoSource | None = None
 
@@ -54,7 +61,7 @@ class PersonRecord:
         Not the whole row, so a fixed tier or a re-saved file never gives anyone a second card; and folded
         (case, accents, punctuation, which field a word is in), so a swapped or re-accented name does not either.
         """
-        words = sorted(name_words(f"{self.given_name or ''} {self.family_name or ''}"))  # one name may be absent
+        words = sorted(name_words(" ".join(n for n in (self.given_name, self.family_name) if n)))
         return json.dumps([self.birthdate.isoformat(), words], ensure_ascii=False).encode("utf-8")
 
 
@@ -66,9 +73,10 @@ def name_words(name: str) -> list[str]:
     return unicodedata.normalize("NFC", kept.casefold()).split()
 
 
-def check_name(value: Any, field: str, max_length: int) -> str:
+def check_name(value: Any, field: str, max_length: int) -> str | None:
+    """A checked name, or None when empty (the resident has no such name)."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise RowError(f"{field} is missing")
+        return None
     if not isinstance(value, str):
         raise RowError(f"{field} must be text")
     name = unicodedata.normalize("NFC", value.strip())
@@ -97,6 +105,15 @@ def check_birthdate(value: Any, today: date) -> date:
     return born
 
 
+def check_gender(value: Any, options: tuple[str, ...]) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    chosen = {option.lower(): option for option in options}.get(value.strip().lower()) if isinstance(value, str) else None
+    if chosen is None:
+        raise RowError(f"gender must be empty or one of {', '.join(options)}")
+    return chosen
+
+
 def check_photo_field(value: Any, base: Path | None) -> PhotoSource | None:
     """The photo column: a path, relative to the input file's folder (or the bytes, from the API); named but
     unusable is the row's error."""
@@ -118,13 +135,15 @@ def check_photo_field(value: Any, base: Path | None) -> PhotoSource | None:
 
 
 def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100,
-                 photo_base: Path | None = None) -> PersonRecord:
+                 photo_base: Path | None = None, gender_options: tuple[str, ...] = ("F", "M", "X")) -> PersonRecord:
     """A checked record from one row's fields, or RowError with a value-free reason.
 
     A relative photo path is taken from ``photo_base`` (the input file's folder), else the current folder.
     """
     given = check_name(fields.get("given_name"), "given_name", max_name_length)
     family = check_name(fields.get("family_name"), "family_name", max_name_length)
+    if given is None and family is None:
+        raise RowError("name is missing (given_name or family_name; a resident with one name fills either)")
     born = check_birthdate(fields.get("birthdate"), today)
     number = fields.get("card_number")
     if number in (None, ""):
@@ -148,7 +167,7 @@ def check_record(fields: dict[str, Any], today: date, max_name_length: int = 100
     else:
         raise RowError("rx_eligible must be true or false")
     photo = check_photo_field(fields.get("photo"), photo_base)
-    return PersonRecord(given, family, born, number, tier, eligible, photo)
+    return PersonRecord(given, family, born, number, tier, eligible, check_gender(fields.get("gender"), gender_options), photo)
 
 
 @dataclass(frozen=True)
@@ -244,7 +263,8 @@ def _read_header(path: Path, text: str) -> tuple[list[str], str, list[str]]:
     return header, delimiter, notes
 
 
-def read_input(path: Path, today: date, max_name_length: int = 100) -> InputFile:
+def read_input(path: Path, today: date, max_name_length: int = 100,
+               gender_options: tuple[str, ...] = ("F", "M", "X")) -> InputFile:
     """A CSV (header first; comma, semicolon, tab or bar separated) or JSON Lines file; InputError if unreadable."""
     path = Path(path)
     if not path.is_file():
@@ -265,16 +285,17 @@ def read_input(path: Path, today: date, max_name_length: int = 100) -> InputFile
             raise InputError(f"{path.name}: its first line is not a readable header", _EXPORT_ADVICE)
         header, delimiter, notes = _read_header(path, lines[0][1].decode("utf-8"))
         lines = lines[1:]
-    return InputFile(len(lines), notes, _rows(lines, header, delimiter, today, max_name_length, path.parent))
+    return InputFile(len(lines), notes, _rows(lines, header, delimiter, today, max_name_length, path.parent, gender_options))
 
 
-def read_rows(path: Path, today: date, max_name_length: int = 100) -> Iterator[InputRow]:
+def read_rows(path: Path, today: date, max_name_length: int = 100,
+              gender_options: tuple[str, ...] = ("F", "M", "X")) -> Iterator[InputRow]:
     """Rows of a CSV (with header) or JSON Lines file, by 1-based line number; blank lines are skipped."""
-    return read_input(path, today, max_name_length).rows
+    return read_input(path, today, max_name_length, gender_options).rows
 
 
 def _rows(lines: list[tuple[int, bytes]], header: list[str] | None, delimiter: str, today: date,
-          max_name_length: int, photo_base: Path) -> Iterator[InputRow]:
+          max_name_length: int, photo_base: Path, gender_options: tuple[str, ...]) -> Iterator[InputRow]:
     for number, raw in lines:
         if len(raw) > MAX_LINE_BYTES:
             yield InputRow(number, None, "line is too long")
@@ -289,7 +310,7 @@ def _rows(lines: list[tuple[int, bytes]], header: list[str] | None, delimiter: s
             yield InputRow(number, None, error)
             continue
         try:
-            yield InputRow(number, check_record(fields, today, max_name_length, photo_base), None)
+            yield InputRow(number, check_record(fields, today, max_name_length, photo_base, gender_options), None)
         except RowError as exc:
             yield InputRow(number, None, str(exc))
 

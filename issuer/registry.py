@@ -2,8 +2,10 @@
 
 Per card it keeps a keyed hash of the card number (HMAC-SHA256 under the city's
 registry secret, so a stolen file cannot be matched against card numbers), the
-status list and random index, the faces' vct, issue date, expiry, issuing kid and
-status.  Never a name, birth date or any other claim value.
+faces' vct, issue date, expiry, issuing kid and status; per face, its own random
+status list index (so a bank and a museum cannot join their records by it), whose
+status always changes with the card's, in one transaction.  Never a name, birth
+date or any other claim value.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .errors import RegistryError
 from .files import make_private
 
 REGISTRY_FILE = "registry.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 VALID, REVOKED, SUSPENDED = 0, 1, 2
 
 _SCHEMA = """
@@ -33,11 +35,16 @@ CREATE TABLE issuing_keys (
     retired_at INTEGER, withdrawn INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE status_lists (list_no INTEGER PRIMARY KEY, capacity INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE cards (
-    card_hash BLOB PRIMARY KEY, list_no INTEGER NOT NULL REFERENCES status_lists(list_no), idx INTEGER NOT NULL,
+    card_hash BLOB PRIMARY KEY,
     vcts TEXT NOT NULL, issued_on TEXT NOT NULL, expires_at INTEGER NOT NULL,
-    kid TEXT NOT NULL REFERENCES issuing_keys(kid), status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),
-    UNIQUE (list_no, idx)) WITHOUT ROWID;
+    kid TEXT NOT NULL REFERENCES issuing_keys(kid), status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2))
+    ) WITHOUT ROWID;
 CREATE INDEX cards_by_kid ON cards (kid, expires_at);
+CREATE TABLE card_faces (
+    list_no INTEGER NOT NULL REFERENCES status_lists(list_no), idx INTEGER NOT NULL,
+    card_hash BLOB NOT NULL REFERENCES cards(card_hash), face TEXT NOT NULL,
+    status INTEGER NOT NULL DEFAULT 0 CHECK (status IN (0, 1, 2)),
+    PRIMARY KEY (list_no, idx), UNIQUE (card_hash, face)) WITHOUT ROWID;
 """
 #: The open batch's journal: erased (secure_delete, VACUUM, WAL truncated) when the batch completes or is closed.
 _JOURNAL = """
@@ -54,8 +61,8 @@ CREATE TABLE IF NOT EXISTS batch_cards (
 @dataclass(frozen=True)
 class CardRow:
     card_hash: bytes
-    list_no: int
-    idx: int
+    #: Face name -> (status list number, index).  Cards from schema 1 have one entry, "*", for all faces.
+    faces: dict[str, tuple[int, int]]
     vcts: tuple[str, ...]
     issued_on: str
     expires_at: int
@@ -126,7 +133,9 @@ class Registry:
         except sqlite3.DatabaseError:
             raise RegistryError("the registry file is corrupted or not a cityid registry; it was not modified",
                                 "stop issuing and restore registry.sqlite from the latest backup") from None
-        if row is None or row[0] != str(SCHEMA_VERSION):
+        if row is not None and row[0] == "1":
+            _migrate_from_schema_1(db)
+        elif row is None or row[0] != str(SCHEMA_VERSION):
             raise RegistryError("the registry is from another version of cityid", "use the matching cityid-issuer version")
         _add_key_roles(db)
         return cls(db, secret)
@@ -186,9 +195,18 @@ class Registry:
         return self.db.execute("SELECT max(expires_at) FROM cards WHERE kid = ?", (kid,)).fetchone()[0]
 
     # -- cards
-    def reserve_card(self, card_hash: bytes, vcts: tuple[str, ...], issued_on: str, expires_at: int, kid: str,
-                     fill: float) -> tuple[int, int]:
-        """Insert a card with a fresh random status index (call inside a transaction)."""
+    def reserve_card(self, card_hash: bytes, faces: tuple[str, ...], vcts: tuple[str, ...], issued_on: str,
+                     expires_at: int, kid: str, fill: float) -> dict[str, tuple[int, int]]:
+        """Insert a card and give each face its own random status index (call inside a transaction)."""
+        try:
+            self.db.execute("INSERT INTO cards (card_hash, vcts, issued_on, expires_at, kid) VALUES (?, ?, ?, ?, ?)",
+                            (card_hash, " ".join(vcts), issued_on, expires_at, kid))
+        except sqlite3.IntegrityError:
+            raise RegistryError("this card number is already in the registry", "use another card number") from None
+        return {face: self._reserve_index(card_hash, face, fill) for face in faces}
+
+    def _reserve_index(self, card_hash: bytes, face: str, fill: float) -> tuple[int, int]:
+        """A fresh random index on the newest list, drawn independently for every face."""
         list_no, capacity, used = self.db.execute(
             "SELECT list_no, capacity, used FROM status_lists ORDER BY list_no DESC LIMIT 1").fetchone()
         if used + 1 > capacity * fill:
@@ -196,29 +214,29 @@ class Registry:
             self.db.execute("INSERT INTO status_lists (list_no, capacity) VALUES (?, ?)", (list_no, capacity))
         while True:  # a random index, never in issuance order; retries are rare below the fill threshold
             idx = secrets.randbelow(capacity)
-            if self.db.execute("SELECT 1 FROM cards WHERE list_no = ? AND idx = ?", (list_no, idx)).fetchone() is None:
+            if self.db.execute("SELECT 1 FROM card_faces WHERE list_no = ? AND idx = ?", (list_no, idx)).fetchone() is None:
                 break
-        try:
-            self.db.execute("INSERT INTO cards (card_hash, list_no, idx, vcts, issued_on, expires_at, kid) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (card_hash, list_no, idx, " ".join(vcts), issued_on, expires_at, kid))
-        except sqlite3.IntegrityError:
-            raise RegistryError("this card number is already in the registry", "use another card number") from None
+        self.db.execute("INSERT INTO card_faces (list_no, idx, card_hash, face) VALUES (?, ?, ?, ?)",
+                        (list_no, idx, card_hash, face))
         self.db.execute("UPDATE status_lists SET used = used + 1 WHERE list_no = ?", (list_no,))
         return list_no, idx
 
     def card(self, card_hash: bytes) -> CardRow | None:
-        row = self.db.execute("SELECT card_hash, list_no, idx, vcts, issued_on, expires_at, kid, status "
+        row = self.db.execute("SELECT card_hash, vcts, issued_on, expires_at, kid, status "
                               "FROM cards WHERE card_hash = ?", (card_hash,)).fetchone()
         if row is None:
             return None
-        return CardRow(row[0], row[1], row[2], tuple(row[3].split()), row[4], row[5], row[6], row[7])
+        faces = {face: (list_no, idx) for face, list_no, idx in self.db.execute(
+            "SELECT face, list_no, idx FROM card_faces WHERE card_hash = ?", (card_hash,))}
+        return CardRow(row[0], faces, tuple(row[1].split()), row[2], row[3], row[4], row[5])
 
     def has_card(self, card_hash: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM cards WHERE card_hash = ?", (card_hash,)).fetchone() is not None
 
     def set_status(self, card_hash: bytes, status: int) -> None:
+        """The card's and every one of its faces' status (call inside a transaction: they change together)."""
         self.db.execute("UPDATE cards SET status = ? WHERE card_hash = ?", (status, card_hash))
+        self.db.execute("UPDATE card_faces SET status = ? WHERE card_hash = ?", (status, card_hash))
 
     def set_card_kid(self, card_hash: bytes, kid: str) -> None:
         self.db.execute("UPDATE cards SET kid = ? WHERE card_hash = ?", (kid, card_hash))
@@ -227,11 +245,16 @@ class Registry:
         return self.db.execute("SELECT list_no, capacity FROM status_lists ORDER BY list_no").fetchall()
 
     def statuses(self, list_no: int) -> Iterator[tuple[int, int]]:
-        """(index, status) of the cards on one list that are not valid (valid is the list's default)."""
-        yield from self.db.execute("SELECT idx, status FROM cards WHERE list_no = ? AND status != 0", (list_no,))
+        """(index, status) of the card faces on one list that are not valid (valid is the list's default)."""
+        yield from self.db.execute("SELECT idx, status FROM card_faces WHERE list_no = ? AND status != 0", (list_no,))
 
     def card_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM cards").fetchone()[0]
+
+    def unrevoked_expiring(self, before: int) -> int:
+        """How many cards that are not revoked expire before ``before`` (epoch seconds)."""
+        return self.db.execute("SELECT count(*) FROM cards WHERE expires_at < ? AND status != ?",
+                               (before, REVOKED)).fetchone()[0]
 
     def cards_signed_by(self, kid: str) -> set[bytes]:
         return {row[0] for row in self.db.execute("SELECT card_hash FROM cards WHERE kid = ?", (kid,))}
@@ -297,6 +320,20 @@ class Registry:
             raise RegistryError("the batch journal was deleted, but another process holds the registry open, so old "
                                 "copies may remain in registry.sqlite-wal", "close other cityid processes and run "
                                 "`cityid-issuer close-batch DIR` again")
+
+
+def _migrate_from_schema_1(db: sqlite3.Connection) -> None:
+    """Schema 1 kept one status index per card, shared by its faces: move it to card_faces as face "*"."""
+    with _transaction(db):
+        db.execute("ALTER TABLE cards RENAME TO cards_v1")
+        db.execute("DROP INDEX cards_by_kid")
+        for statement in _SCHEMA.split(";"):
+            if "TABLE cards " in statement or "card_faces" in statement or "INDEX cards_by_kid" in statement:
+                db.execute(statement)
+        db.execute("INSERT INTO cards SELECT card_hash, vcts, issued_on, expires_at, kid, status FROM cards_v1")
+        db.execute("INSERT INTO card_faces SELECT list_no, idx, card_hash, '*', status FROM cards_v1")
+        db.execute("DROP TABLE cards_v1")
+        db.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def _add_key_roles(db: sqlite3.Connection) -> None:

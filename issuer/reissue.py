@@ -30,6 +30,8 @@ class RenewReport:
 
     renewed: list["IssuedCard"] = field(default_factory=list)
     skipped_revoked: int = 0
+    #: Cards expiring in the window whose record is no longer in the vault: those residents enrol again.
+    without_record: int = 0
 
 
 def _checked_number(card_number: str) -> str:
@@ -90,12 +92,10 @@ def renew_expiring(city: "Issuer", out_dir: Path, within_days: int, now: Any = N
         raise IssuerError("--within must be zero or more days", "for example --within 60")
     vault = city.require_vault()
     cutoff = int(epoch(now) + timedelta(days=within_days).total_seconds())
-    report = RenewReport()
-    for record in list(vault.expiring(cutoff)):
-        card = city.registry.card(city.registry.card_hash(record.card_number))
-        if card is None or card.status == REVOKED:  # lost or withdrawn: the office replaces it on request
-            report.skipped_revoked += 1
-            continue
-        report.renewed.append(_reissue(city, record, out_dir, now))
+    cards = [(r, city.registry.card(city.registry.card_hash(r.card_number))) for r in vault.expiring(cutoff)]
+    # A revoked card (lost, withdrawn) is replaced on the resident's request, not renewed.
+    live = [record for record, card in cards if card is not None and card.status != REVOKED]
+    report = RenewReport(skipped_revoked=len(cards) - len(live),
+                         without_record=city.registry.unrevoked_expiring(cutoff) - len(live))
+    report.renewed = [_reissue(city, record, out_dir, now) for record in live]
     return report
-

@@ -269,6 +269,11 @@ class Vault:
             if period in held:
                 yield self._decrypt(period, rid, wrapped, sealed)
 
+    def counts(self) -> dict[str, int]:
+        """Records per period whose key is still held, oldest period first."""
+        rows = dict(self.db.execute("SELECT period, count(*) FROM records GROUP BY period"))
+        return {period: rows.get(period, 0) for period in self.keys.periods()}
+
     def count(self) -> int:
         held = self.keys.periods()
         if not held:

@@ -1,4 +1,4 @@
-"""The vault's commands: ``shred``, ``destroy-all``, ``replace`` and ``renew``.
+"""The vault's commands: ``vault-status``, ``shred``, ``destroy-all``, ``replace``, ``renew`` and ``attach``.
 
 Output names periods, counts and folders, never a card number or a name (the
 terminal and its scrollback are not the vault).
@@ -24,12 +24,14 @@ from .vault import destroy_everything, vault_path
 if TYPE_CHECKING:
     from .city import IssuedCard, Issuer
 
-VAULT_COMMANDS = ("shred", "replace", "renew", "attach")
+VAULT_COMMANDS = ("shred", "replace", "renew", "attach", "vault-status")
 MAX_SCAN_BYTES = 20 * 2**20
 CONFIRM_WORD = "DESTROY"
 
 
 def vault_commands(sub: Any) -> None:
+    p = sub.add_parser("vault-status", help="which periods the vault holds, how many records, and the retention")
+    p.add_argument("dir", type=Path)
     p = sub.add_parser("shred", help="destroy the vault keys of every period that began before DATE")
     p.add_argument("dir", type=Path)
     p.add_argument("--before", required=True, type=_date, metavar="YYYY-MM-DD")
@@ -76,6 +78,16 @@ def _new_card_text(card: "IssuedCard", out: Path) -> str:
 
 
 def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
+    if args.command == "vault-status":
+        vault, setting = city.require_vault(), city.config.vault
+        counts = vault.counts()
+        print(f"Vault key store: {vault.keys.dir} (never back it up with the city folder).")
+        print("Periods held: " + (", ".join(f"{_span_text(p)}: {n} record(s)" for p, n in counts.items()) or "none") + ".")
+        if setting.retention_days is None:
+            print("Retention: none set; records stay until `cityid-issuer shred` or `destroy-all`.")
+        else:
+            print(f"Retention: {setting.retention_days} days; each publish shreds every period that began before then.")
+        return 0
     if args.command == "shred":
         destroyed = city.shred(args.before)
         if not destroyed:
@@ -106,7 +118,9 @@ def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
               "(one folder per new card number); the old cards are revoked from the next `cityid-issuer publish`.")
         if report.skipped_revoked:
             print(f"{report.skipped_revoked} revoked card(s) skipped: replace them on the resident's request.")
-        print("Cards whose records were shredded are not renewed: those residents enrol again.")
+        if report.without_record:
+            print(f"{report.without_record} card(s) expiring within {args.within} days have no record left in the vault "
+                  "(shredded, or issued before it was enabled): those residents enrol again.")
         return 0
     if args.command == "attach":
         scans = {}

@@ -10,6 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests import the factory as a plain module
 
+# SoftHSM2 tokens and a PostgreSQL server for the key-store and registry tests.
+pytest_plugins = ("servers",)
+
 
 @pytest.fixture(autouse=True)
 def trust_versions(tmp_path_factory, monkeypatch):

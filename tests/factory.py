@@ -25,7 +25,8 @@ STATUS_URI = f"{ISSUER}/status/1"
 NOW = 1_780_000_000  # 2026-05-28, a fixed clock for every test
 YEAR = 365 * 86400
 
-PERKS = {"age_over_18": True, "age_over_21": True, "age_over_65": False, "museum_tier": "gold", "rx_eligible": True}
+CULTURE = {"age_over_18": True, "age_over_21": True, "age_over_65": False, "museum_tier": "gold"}
+RX = {"rx_eligible": True, "rx_bin": "610591", "rx_pcn": "CITYRX", "rx_group": "MUNIRX01"}
 PERSON = {"given_name": "Amara", "family_name": "Okonkwo-Reyes", "birthdate": "1990-01-31", "card_number": "123456789012"}
 
 
@@ -49,7 +50,7 @@ class TestCity:
 
     def card(
         self,
-        face: str = "perks",
+        face: str = "culture",
         claims: dict[str, Any] | None = None,
         *,
         exp: float = NOW + YEAR,
@@ -62,7 +63,7 @@ class TestCity:
         alg: str = "ES256",
     ) -> str:
         """A compact SD-JWT card face.  Wrap values in Disclosable to put them behind disclosures."""
-        claims = dict(PERKS if face == "perks" else PERSON) if claims is None else claims
+        claims = dict({"culture": CULTURE, "rx": RX}.get(face, PERSON)) if claims is None else claims
         body: dict[str, Any] = {"iss": self.issuer, "vct": f"urn:cityid:{face}:1", "exp": exp}
         if idx is not None:
             body["status"] = {"status_list": {"idx": idx, "uri": STATUS_URI}}
@@ -81,7 +82,7 @@ class TestCity:
         token = jws.sign(head, payload, signing_key or self.keys[kid], alg)
         return token + "~" + "".join(d + "~" for d in disclosures)
 
-    def base_payload(self, face: str = "perks", **extra: Any) -> dict[str, Any]:
+    def base_payload(self, face: str = "culture", **extra: Any) -> dict[str, Any]:
         return {"iss": self.issuer, "vct": f"urn:cityid:{face}:1", "exp": NOW + YEAR, **extra}
 
     @staticmethod

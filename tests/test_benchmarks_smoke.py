@@ -42,7 +42,7 @@ def test_verify_rows_name_the_floor_and_the_peer():
     assert any("sd-jwt" in n for n in names)
 
 
-@pytest.mark.parametrize("name", ["issuance", "robustness"])
+@pytest.mark.parametrize("name", ["issuance", "robustness", "scale"])
 def test_issuer_families_run(name):
     pytest.importorskip("issuer")
     pytest.importorskip("zxingcpp")

@@ -7,7 +7,12 @@ from datetime import timedelta
 from typing import Iterable
 
 ID_FACE = "urn:cityid:id:1"
+CULTURE_FACE = "urn:cityid:culture:1"
+RX_FACE = "urn:cityid:rx:1"
+#: Format v1's single face for museums and pharmacies: it carried all five claims, so no preset accepts it.
 PERKS_FACE = "urn:cityid:perks:1"
+NAMES = frozenset({"given_name", "family_name"})
+AGE_PREDICATES = frozenset({"age_over_18", "age_over_21", "age_over_65"})
 
 
 def _frozen(values: str | Iterable[str] | None) -> frozenset[str] | None:
@@ -22,7 +27,8 @@ class Purpose:
 
     - ``vct``: accepted credential type(s) (``None`` accepts any type; use with care).
     - ``claims``: the only claims the application will see.  ``required_claims``
-      (default: none) must be present, or the card does not serve this purpose.
+      (default: none) must be present, or the card does not serve this purpose;
+      of ``required_any`` at least one must be (the names: a resident may have one).
     - ``require_key_binding``: demand a KB-JWT (holder devices, not printed cards);
       ``nonce`` and ``aud`` are then passed to ``Verifier.verify``.
     - ``require_status``: refuse credentials that carry no revocation status.
@@ -33,6 +39,7 @@ class Purpose:
     vct: frozenset[str] | None = None
     claims: frozenset[str] = frozenset()
     required_claims: frozenset[str] = frozenset()
+    required_any: frozenset[str] = frozenset()
     require_key_binding: bool = False
     require_status: bool = False
     max_status_age: timedelta = timedelta(days=7)
@@ -43,42 +50,55 @@ class Purpose:
         object.__setattr__(self, "vct", _frozen(self.vct))
         object.__setattr__(self, "claims", _frozen(self.claims) or frozenset())
         object.__setattr__(self, "required_claims", _frozen(self.required_claims) or frozenset())
+        object.__setattr__(self, "required_any", _frozen(self.required_any) or frozenset())
         for name in ("max_status_age", "key_binding_max_age"):
             value = getattr(self, name)
             if not isinstance(value, timedelta):
                 object.__setattr__(self, name, timedelta(seconds=value))
-        if not self.required_claims <= self.claims:
-            raise ValueError("required_claims must be a subset of claims")
+        if not (self.required_claims | self.required_any) <= self.claims:
+            raise ValueError("required_claims and required_any must be subsets of claims")
 
     def accepts_type(self, vct: str) -> bool:
         return self.vct is None or vct in self.vct
 
 
-#: The desks the brief names.  A museum or a pharmacy never sees a name.
+#: The desks the brief names.  Each reads one face, and that face carries nothing the desk may not see,
+#: except the library, which reads the bank's face and is handed only the names.
+_NAME_LABELS = {"given_name": "Given name", "family_name": "Family name"}
 PRESETS: dict[str, Purpose] = {
     "bank": Purpose(
         name="bank",
         vct=ID_FACE,
         claims={"given_name", "family_name", "birthdate", "card_number"},
-        required_claims={"given_name", "family_name", "birthdate", "card_number"},
+        required_claims={"birthdate", "card_number"},
+        required_any=NAMES,
         require_status=True,
         max_status_age=timedelta(days=2),
-        labels={"given_name": "Given name", "family_name": "Family name", "birthdate": "Date of birth", "card_number": "Card number"},
+        labels={**_NAME_LABELS, "birthdate": "Date of birth", "card_number": "Card number"},
+    ),
+    "library": Purpose(
+        name="library",
+        vct=ID_FACE,
+        claims=NAMES,
+        required_any=NAMES,
+        require_status=True,
+        labels=_NAME_LABELS,
     ),
     "museum": Purpose(
         name="museum",
-        vct=PERKS_FACE,
-        claims={"museum_tier", "age_over_65"},
+        vct=CULTURE_FACE,
+        claims={"museum_tier", *AGE_PREDICATES},
         require_status=True,
-        labels={"museum_tier": "Membership tier", "age_over_65": "Senior (65+)"},
+        labels={"museum_tier": "Membership tier", "age_over_18": "Adult (18+)", "age_over_21": "21 or older",
+                "age_over_65": "Senior (65+)"},
     ),
     "pharmacy": Purpose(
         name="pharmacy",
-        vct=PERKS_FACE,
-        claims={"rx_eligible"},
+        vct=RX_FACE,
+        claims={"rx_eligible", "rx_bin", "rx_pcn", "rx_group"},
         required_claims={"rx_eligible"},
         require_status=True,
-        labels={"rx_eligible": "Prescription discount"},
+        labels={"rx_eligible": "Prescription discount", "rx_bin": "BIN", "rx_pcn": "PCN", "rx_group": "Group"},
     ),
 }
 

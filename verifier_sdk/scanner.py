@@ -2,7 +2,7 @@
 
 ``Verifier.verify`` is strict: it takes the exact QR text.  Scanners add a trailing
 newline or spaces, and a scanner typing into a computer with Caps Lock on (or set to
-lowercase) turns ``CID1:...`` into ``cid1:...``.  The QR text is base45, whose alphabet
+lowercase) turns ``CID2:...`` into ``cid2:...``.  The QR text is base45, whose alphabet
 has no lowercase letters, so uppercasing a scan that starts like a card's code gives
 back exactly what was printed.  The CLI, the partner app and the examples call this.
 """

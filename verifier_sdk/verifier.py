@@ -10,6 +10,7 @@ see, or raises a :class:`~verifier_sdk.errors.VerificationError` subclass whose
 from __future__ import annotations
 
 import binascii
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -50,6 +51,10 @@ _STATUS_ERRORS = {1: RevokedError, 2: SuspendedError}
 _HEADERS: dict[bytes, tuple[Mapping[str, Any], bytes]] = {}
 _HEADERS_MAX = 32
 _EXPIRIES: dict[float, datetime] = {}
+_AGE_FROM = re.compile(r"(age_over_[0-9]{1,3})_from")
+#: Every name _AGE_FROM matches (a set lookup per claim is cheaper than a regex on every card).
+_AGE_FROM_NAMES = frozenset(f"age_over_{n:0{width}d}_from" for width in (1, 2, 3) for n in range(10**width))
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class Verifier:
         self._skew = clock_skew.total_seconds()
 
     def verify(self, text: str, now: datetime | float | None = None, *, nonce: str | None = None, aud: str | None = None) -> VerifiedCredential:
-        """Verify QR text (``CID1:...``) or a compact SD-JWT (optionally with a KB-JWT).
+        """Verify QR text (``CID2:...`` or ``CID1:...``) or a compact SD-JWT (optionally with a KB-JWT).
 
         ``now`` defaults to the current time.  ``nonce``/``aud`` are needed when the
         purpose requires key binding.  Raises a VerificationError subclass.
@@ -115,6 +120,8 @@ class Verifier:
             raise MalformedError("credential has no type (vct)", state=NOT_VALID)
         expires = self._check_validity(payload, now_ts)
         claims = resolve(payload, scanned.disclosures)
+        if not _AGE_FROM_NAMES.isdisjoint(claims):
+            claims = age_predicates_at(claims, now_ts)
         status = self._check_status(claims.get("status"), now_ts)
 
         key_bound = False
@@ -125,6 +132,8 @@ class Verifier:
         if not self.purpose.accepts_type(vct):
             raise PurposeNotSatisfiedError("this QR code is not the one for this desk; scan the card's other code")
         missing = self.purpose.required_claims.difference(claims)
+        if self.purpose.required_any and self.purpose.required_any.isdisjoint(claims):
+            missing |= self.purpose.required_any
         if missing:
             raise PurposeNotSatisfiedError(f"this card does not carry what this desk needs ({', '.join(sorted(missing))})")
         return VerifiedCredential(
@@ -205,6 +214,31 @@ class Verifier:
         if value != 0:
             raise StatusUnavailableError("the card has a status this verifier does not understand")
         return "valid"
+
+
+def age_predicates_at(claims: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """``age_over_NN_from: "YYYY-MM-DD"`` (true from that day, 00:00 UTC) becomes ``age_over_NN: bool`` at ``now``.
+
+    A card lives five years, so an age threshold the holder crosses while it is valid is
+    carried as the date it starts to hold; callers see plain booleans, never the date.
+    """
+    out = dict(claims)
+    for name, value in claims.items():
+        match = _AGE_FROM.fullmatch(name)
+        if match is None:
+            continue
+        predicate = match.group(1)
+        if predicate in claims:
+            raise MalformedError(f"credential carries both {predicate} and {name}")
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            raise MalformedError(f"credential claim {name} is not a date (YYYY-MM-DD)")
+        try:
+            starts = datetime.fromisoformat(value + "T00:00:00+00:00").timestamp()
+        except ValueError:
+            raise MalformedError(f"credential claim {name} is not a real date") from None
+        del out[name]
+        out[predicate] = now >= starts
+    return out
 
 
 def _check_unused_kb_jwt(kb_jwt: str) -> None:

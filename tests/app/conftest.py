@@ -44,10 +44,11 @@ def cards(city) -> dict[str, str]:
     exp = int(time.time()) + YEAR
     return {
         "id": encode_qr(city.card("id", exp=exp)),
-        "perks": encode_qr(city.card("perks", exp=exp)),
-        "revoked": encode_qr(city.card("perks", exp=exp, idx=REVOKED_IDX)),
+        "culture": encode_qr(city.card("culture", exp=exp)),
+        "rx": encode_qr(city.card("rx", exp=exp)),
+        "revoked": encode_qr(city.card("culture", exp=exp, idx=REVOKED_IDX)),
         "suspended": encode_qr(city.card("id", exp=exp, idx=SUSPENDED_IDX)),
-        "expired": encode_qr(city.card("perks", exp=int(time.time()) - 86400)),
+        "expired": encode_qr(city.card("culture", exp=int(time.time()) - 86400)),
     }
 
 

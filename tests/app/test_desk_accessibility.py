@@ -66,7 +66,7 @@ STATES = {
     "idle": ("synced", None, None),
     "valid": ("synced", "valid", "id"),
     "not_valid": ("synced", "revoked", "id"),
-    "cannot_check": ("synced", "valid", "perks"),  # the wrong face at a bank
+    "cannot_check": ("synced", "valid", "culture"),  # the wrong face at a bank
     "cannot_check_no_trust": ("empty", "valid", "id"),
 }
 

@@ -22,25 +22,25 @@ def test_bank_sees_the_id_face(client, cards):
 
 def test_museum_never_sees_a_name(make_app, cards):
     client = make_app("museum").test_client()
-    body = client.post("/api/verify", json={"qr": cards["perks"]}).get_json()
+    body = client.post("/api/verify", json={"qr": cards["culture"]}).get_json()
     assert body["valid"] is True
-    assert body["claims"] == {"museum_tier": "gold", "age_over_65": False}
-    page = client.post("/verify", data={"qr": cards["perks"]}).get_data(as_text=True)
+    assert body["claims"] == {"museum_tier": "gold", "age_over_18": True, "age_over_21": True, "age_over_65": False}
+    page = client.post("/verify", data={"qr": cards["culture"]}).get_data(as_text=True)
     assert "Membership tier" in page and "gold" in page and "Okonkwo" not in page
     refused = client.post("/api/verify", json={"qr": cards["id"]}).get_json()
     assert refused == {**refused, "valid": False, "code": "purpose_not_satisfied", "claims": {}}
 
 
 def test_pharmacy_sees_only_its_claim(make_app, cards):
-    body = make_app("pharmacy").test_client().post("/api/verify", json={"qr": cards["perks"]}).get_json()
-    assert body["claims"] == {"rx_eligible": True}
+    body = make_app("pharmacy").test_client().post("/api/verify", json={"qr": cards["rx"]}).get_json()
+    assert body["claims"] == {"rx_eligible": True, "rx_bin": "610591", "rx_pcn": "CITYRX", "rx_group": "MUNIRX01"}
 
 
 @pytest.mark.parametrize(("card", "code", "purpose"), [
     ("revoked", "revoked", "museum"),
     ("suspended", "suspended", "bank"),
     ("expired", "expired", "museum"),
-    ("perks", "purpose_not_satisfied", "bank"),
+    ("culture", "purpose_not_satisfied", "bank"),
 ])
 def test_invalid_cards_say_why_and_what_to_do(make_app, cards, card, code, purpose):
     client = make_app(purpose).test_client()

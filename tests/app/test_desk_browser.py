@@ -108,7 +108,7 @@ def test_hand_held_scanner_flow(page, live_desk, issued_city):
 
 def test_wrong_face_at_a_bank_is_refused(page, live_desk, issued_city):
     page.goto(live_desk)
-    page.keyboard.type(card_text(issued_city, "valid", "perks"))
+    page.keyboard.type(card_text(issued_city, "valid", "culture"))
     page.keyboard.press("Enter")
     page.locator("#result").wait_for()
     assert page.locator("#result").get_attribute("data-code") == "purpose_not_satisfied"

@@ -70,12 +70,12 @@ def test_cityid_verify_serve_runs_a_desk(issued_city, tmp_path):
         else:
             pytest.fail("the server did not start: " + process.stderr.read1().decode(errors="replace"))
         assert status["purpose"] == "museum" and status["freshness"] == "fresh"
-        text = (issued_city.folders["valid"] / "perks.txt").read_text()
+        text = (issued_city.folders["valid"] / "culture.txt").read_text()
         request = urllib.request.Request(f"{base}/api/verify", data=json.dumps({"qr": text}).encode(), headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=5) as response:
             body = json.load(response)
             assert response.headers["Server"] == "cityid"  # waitress (ident="cityid"), not the development server
-        assert body["valid"] is True and set(body["claims"]) <= {"museum_tier", "age_over_65"}
+        assert body["valid"] is True and set(body["claims"]) <= {"museum_tier", "age_over_18", "age_over_21", "age_over_65"}
         assert (tmp_path / "instance" / "root-key.pem").is_file()
     finally:
         process.terminate()
@@ -84,8 +84,8 @@ def test_cityid_verify_serve_runs_a_desk(issued_city, tmp_path):
 
 @pytest.mark.parametrize(("script", "face", "expected", "hidden"), [
     ("bank_teller.py", "id", "Wiśniewska-Obi", ()),
-    ("museum_desk.py", "perks", "Membership tier: gold", ("Zofia", "Wiśniewska")),
-    ("pharmacy.py", "perks", "Prescription discount: APPLIES", ("Zofia", "gold")),
+    ("museum_desk.py", "culture", "Membership tier: gold", ("Zofia", "Wiśniewska")),
+    ("pharmacy.py", "rx", "Prescription discount: APPLIES", ("Zofia", "gold")),
 ])
 def test_examples(issued_city, script, face, expected, hidden):
     publication = issued_city.publication
@@ -117,14 +117,14 @@ def test_demo_prints_commands_that_work_as_shown(tmp_path):
     assert demo.returncode == 0, demo.stderr
     lines = [line.strip() for line in demo.stdout.splitlines()]
     commands = [line.split(": ", 1)[1] if line.startswith("# or") else line for line in lines if "cityid-verify" in line and "--trust" in line]
-    assert len(commands) == 5
+    assert len(commands) == 6  # bank, museum, pharmacy, revoked, expired, the picture
     outcomes = []
     for command in commands:
         run = subprocess.run(["bash", "-c", command], cwd=REPO, env=bare_path, capture_output=True, text=True, timeout=120)
         assert "command not found" not in run.stderr and "No such file" not in run.stderr, (command, run.stderr)
         outcomes.append((run.returncode, run.stdout.split("  ")[0], run.stdout.split("  ")[1][:9]))
-    assert outcomes == [(0, "VALID", "This city"), (0, "VALID", "This city"), (1, "NOT VALID", "(revoked)"),
-                        (1, "NOT VALID", "(expired)"), (0, "VALID", "This city")]
+    assert outcomes == [(0, "VALID", "This city"), (0, "VALID", "This city"), (0, "VALID", "This city"),
+                        (1, "NOT VALID", "(revoked)"), (1, "NOT VALID", "(expired)"), (0, "VALID", "This city")]
 
 
 def test_examples_word_results_alike_and_read_caps_lock_scans(desk, city):
@@ -133,7 +133,7 @@ def test_examples_word_results_alike_and_read_caps_lock_scans(desk, city):
     from verifier_sdk import encode_qr
 
     exp = int(time.time()) + 86400
-    no_tier = encode_qr(city.card("perks", {"age_over_65": True}, exp=exp))
+    no_tier = encode_qr(city.card("culture", {"age_over_65": True}, exp=exp))
     args = ["--trust", str(desk.publication), "--root-key", str(desk.root_key)]
     museum = subprocess.run([sys.executable, str(REPO / "examples" / "museum_desk.py"), *args, no_tier.lower()], capture_output=True, text=True, timeout=60)
     assert museum.returncode == 0, museum.stderr

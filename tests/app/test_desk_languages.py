@@ -107,7 +107,7 @@ def test_no_english_left_on_a_translated_page(make_app, cards, tmp_path, languag
     pages = [make_app("bank", LANGUAGE=language).test_client().get("/"),
              make_app("bank", LANGUAGE=language).test_client().post("/verify", data={"qr": cards["id"]}),
              make_app("museum", LANGUAGE=language).test_client().post("/verify", data={"qr": cards["revoked"]}),
-             make_app("bank", LANGUAGE=language).test_client().post("/verify", data={"qr": cards["perks"]}),
+             make_app("bank", LANGUAGE=language).test_client().post("/verify", data={"qr": cards["culture"]}),
              make_app("bank", LANGUAGE=language, TRUST_DIR=str(tmp_path / "none")).test_client().post("/verify", data={"qr": cards["id"]})]
     for response in pages:
         html = response.get_data(as_text=True)

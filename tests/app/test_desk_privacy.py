@@ -80,7 +80,7 @@ def test_no_claim_value_is_written_anywhere(issued_city, private_desk, caplog):
         for who in PEOPLE:
             folder = issued_city.folders[who]
             for purpose, base in apps.items():
-                for face in ("id", "perks"):
+                for face in ("id", "culture"):
                     text = (folder / f"{face}.txt").read_text()
                     page = http.post(f"{base}/verify", data={"qr": text + "\n"})
                     api = http.post(f"{base}/api/verify", json={"qr": text})

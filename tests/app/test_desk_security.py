@@ -82,9 +82,9 @@ def test_without_secret_key_a_random_one_is_used(desk):
 def test_custom_purpose_and_freshness(make_app, cards):
     from verifier_sdk import Purpose
 
-    adult = Purpose(name="bar", vct="urn:cityid:perks:1", claims={"age_over_21"}, required_claims={"age_over_21"})
-    body = make_app(adult).test_client().post("/api/verify", json={"qr": cards["perks"]}).get_json()
+    adult = Purpose(name="bar", vct="urn:cityid:culture:1", claims={"age_over_21"}, required_claims={"age_over_21"})
+    body = make_app(adult).test_client().post("/api/verify", json={"qr": cards["culture"]}).get_json()
     assert body["claims"] == {"age_over_21": True}
     strict = make_app("museum", MAX_STATUS_AGE_HOURS=0.001).test_client()
-    assert strict.post("/api/verify", json={"qr": cards["perks"]}).get_json()["code"] == "status_stale"
+    assert strict.post("/api/verify", json={"qr": cards["culture"]}).get_json()["code"] == "status_stale"
     assert b"Too old" in strict.get("/").data

@@ -20,7 +20,7 @@ def page_state(response) -> tuple[str, str]:
     ("museum", "revoked", "not_valid", "revoked"),
     ("bank", "suspended", "not_valid", "suspended"),
     ("museum", "expired", "not_valid", "expired"),
-    ("bank", "perks", "cannot_check", "purpose_not_satisfied"),  # the wrong face is not the card's fault
+    ("bank", "culture", "cannot_check", "purpose_not_satisfied"),  # the wrong face is not the card's fault
     ("museum", "id", "cannot_check", "purpose_not_satisfied"),
 ])
 def test_state_in_json_and_on_the_page(make_app, cards, purpose, card, state, code):
@@ -34,7 +34,7 @@ def test_state_in_json_and_on_the_page(make_app, cards, purpose, card, state, co
 def test_a_desk_without_trust_data_never_shows_red(make_app, tmp_path, cards):
     """Measured: a genuine card got the big red NOT VALID when the desk had no trust data."""
     client = make_app("bank", TRUST_DIR=str(tmp_path / "empty")).test_client()
-    for text in (cards["id"], cards["perks"], "garbage"):
+    for text in (cards["id"], cards["culture"], "garbage"):
         response = client.post("/verify", data={"qr": text})
         html = response.get_data(as_text=True)
         assert page_state(response)[1] == "cannot_check"
@@ -88,7 +88,7 @@ def test_museum_without_a_tier_says_so_in_a_sentence(make_app, city):
 
     from verifier_sdk import encode_qr
 
-    card = encode_qr(city.card("perks", {"age_over_65": False}, exp=int(time.time()) + 86400))
+    card = encode_qr(city.card("culture", {"age_over_65": False}, exp=int(time.time()) + 86400))
     html = make_app("museum").test_client().post("/verify", data={"qr": card}).get_data(as_text=True)
     assert 'data-state="valid"' in html and "no museum membership: standard admission applies." in html
 
@@ -101,7 +101,7 @@ def test_expired_card_shows_the_date(make_app, cards):
 def test_colour_is_never_the_only_signal(make_app, cards, tmp_path):
     marks = {}
     for state, (purpose, text, config) in {"valid": ("bank", cards["id"], {}), "not_valid": ("museum", cards["revoked"], {}),
-                                           "cannot_check": ("bank", cards["perks"], {})}.items():
+                                           "cannot_check": ("bank", cards["culture"], {})}.items():
         html = make_app(purpose, **config).test_client().post("/verify", data={"qr": text}).get_data(as_text=True)
         marks[state] = re.search(r'<div class="mark" aria-hidden="true">(.*?)</div>', html).group(1)
         verdict = re.search(r'<h1 id="verdict">(.*?)</h1>', html).group(1)

@@ -90,13 +90,13 @@ def test_first_sync_then_conditional_requests(city, desk, server, tmp_path):
 
 def test_sync_installs_newer_data_and_the_app_reloads(city, desk, server, make_app, cards):
     client = make_app("museum").test_client()
-    assert client.post("/api/verify", json={"qr": cards["perks"]}).get_json()["valid"] is True
+    assert client.post("/api/verify", json={"qr": cards["culture"]}).get_json()["valid"] is True
     city.status[7] = 1  # the city revokes the card the desk just accepted
     republish(city, desk, version=2)
     result = sync_trust(desk.trust_dir, desk.root_key, server.url)
     assert result.changed and result.version == 2
     assert (desk.trust_dir / "root-key.pem").is_file()  # the informative copy is kept
-    body = client.post("/api/verify", json={"qr": cards["perks"]}).get_json()
+    body = client.post("/api/verify", json={"qr": cards["culture"]}).get_json()
     assert body["code"] == "revoked"
     assert client.get("/api/status").get_json()["trust_version"] == 2
 

@@ -41,7 +41,7 @@ settings.register_profile("long", max_examples=100_000, **_COMMON)
 MIB = 1 << 20
 #: Claim values the factory puts on cards: they must never appear in an error message or CLI output.
 SECRET_VALUES = tuple(v for v in PERSON.values())
-KB_PURPOSE = Purpose("wallet", vct="urn:cityid:perks:1", claims={"museum_tier", "age_over_65"}, require_key_binding=True)
+KB_PURPOSE = Purpose("wallet", vct="urn:cityid:culture:1", claims={"museum_tier", "age_over_65"}, require_key_binding=True)
 NONCE, AUD = "n-0S6_WzA2Mj", "https://museum.example"
 #: The partner app is built concurrently; its channel joins in once the package exists.
 HAS_APP = (Path(verifier_sdk.__file__).parent / "app" / "__init__.py").exists()
@@ -134,15 +134,15 @@ class Desk:
     def status_token(self, *, age: float = 60, **kwargs: Any) -> str:
         return self.city.status_token(iat=self.now - age, **kwargs)
 
-    def card(self, face: str = "perks", **kwargs: Any) -> str:
+    def card(self, face: str = "culture", **kwargs: Any) -> str:
         """A compact SD-JWT card face valid for 30 days (factory knobs pass through)."""
         kwargs.setdefault("exp", self.now + 30 * 86400)
         return self.city.card(face, **kwargs)
 
-    def qr(self, face: str = "perks", **kwargs: Any) -> str:
+    def qr(self, face: str = "culture", **kwargs: Any) -> str:
         return encode_qr(self.card(face, **kwargs))
 
-    def payload(self, face: str = "perks", **extra: Any) -> dict[str, Any]:
+    def payload(self, face: str = "culture", **extra: Any) -> dict[str, Any]:
         return {**self.city.base_payload(face), "exp": self.now + 30 * 86400, "status": {"status_list": {"idx": 7, "uri": f"{self.city.issuer}/status/1"}}, **extra}
 
     def signed(self, header: bytes | dict[str, Any], payload: bytes | dict[str, Any], disclosures: Sequence[str] = (), *, key: Any = None, alg: str = "ES256") -> str:

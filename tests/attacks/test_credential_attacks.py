@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from factory import PERKS, new_key, pem
+from factory import CULTURE, new_key, pem
 from verifier_sdk import Purpose, Verifier
 from verifier_sdk.format import jws
 from verifier_sdk.format.sdjwt import Disclosable, Disclosure, digest
@@ -36,17 +36,17 @@ def replace_part(card: str, index: int, new: str) -> str:
 
 def test_valid_card_is_accepted_through_every_channel(desk):
     """The baseline: without this, every refusal below could be a broken setup."""
-    assert desk.verify(desk.card()).claims == {"museum_tier": "gold", "age_over_65": False}
+    assert desk.verify(desk.card()).claims == CULTURE
     assert desk.verify(desk.qr()).claims["museum_tier"] == "gold"
     assert desk.cli(desk.qr())[0] == 0
 
 
 def test_alg_none(desk, no_network):
-    card = desk.signed({**HEADER, "alg": "none"}, desk.payload(**PERKS), alg="none")
+    card = desk.signed({**HEADER, "alg": "none"}, desk.payload(**CULTURE), alg="none")
     desk.refused(card, "unsupported")
     desk.refused(card.replace(".~", ".c2ln~"), "unsupported")  # some junk as the "signature"
     for spelling in ("None", "NONE", "nOnE"):
-        desk.refused(desk.signed({**HEADER, "alg": spelling}, desk.payload(**PERKS), alg="none"), "unsupported")
+        desk.refused(desk.signed({**HEADER, "alg": spelling}, desk.payload(**CULTURE), alg="none"), "unsupported")
 
 
 @pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
@@ -58,7 +58,7 @@ def test_hs256_with_public_key_as_secret(desk, alg, secret_form):
         "jwk-json": json_dumps(jws.public_key_to_jwk(public)),
         "der-point": public.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint),
     }[secret_form]
-    desk.refused(desk.signed({**HEADER, "alg": alg}, desk.payload(**PERKS), key=secret, alg=alg), "unsupported")
+    desk.refused(desk.signed({**HEADER, "alg": alg}, desk.payload(**CULTURE), key=secret, alg=alg), "unsupported")
 
 
 @pytest.mark.parametrize(
@@ -74,21 +74,21 @@ def test_hs256_with_public_key_as_secret(desk, alg, secret_form):
 )
 def test_alg_other_than_the_trusted_keys(desk, alg, key):
     # README: "the header's algorithm differs from the trusted key's" -> bad_signature.
-    desk.refused(desk.signed({**HEADER, "alg": alg}, desk.payload(**PERKS), key=key(), alg=alg), "bad_signature")
+    desk.refused(desk.signed({**HEADER, "alg": alg}, desk.payload(**CULTURE), key=key(), alg=alg), "bad_signature")
 
 
 @pytest.mark.parametrize("alg", [["ES256"], {"alg": "ES256"}, 256, None, True, "es256", "ES256 ", ""], ids=repr)
 def test_alg_of_the_wrong_json_type_or_spelling(desk, alg):
     # A list here used to raise TypeError (unhashable) before any signature check.
-    desk.refused(desk.signed({**HEADER, "alg": alg}, desk.payload(**PERKS)), "unsupported")
+    desk.refused(desk.signed({**HEADER, "alg": alg}, desk.payload(**CULTURE)), "unsupported")
 
 
 # -- keys ----------------------------------------------------------------------------------------------
 
 
 def test_unknown_kid(desk):
-    desk.refused(desk.signed({**HEADER, "kid": "k9"}, desk.payload(**PERKS)), "unknown_key")
-    desk.refused(desk.signed({**HEADER, "kid": "k9"}, desk.payload(**PERKS), key=new_key()), "unknown_key")
+    desk.refused(desk.signed({**HEADER, "kid": "k9"}, desk.payload(**CULTURE)), "unknown_key")
+    desk.refused(desk.signed({**HEADER, "kid": "k9"}, desk.payload(**CULTURE), key=new_key()), "unknown_key")
 
 
 @pytest.mark.parametrize(
@@ -97,12 +97,12 @@ def test_unknown_kid(desk):
      "k1?", "k1#", "k1\x00", "k1\\..\\k1", "status/1.jwt", "trust-bundle.jwt", " k1", "K1"],
 )
 def test_kid_with_path_or_url_characters(desk, kid, no_network):
-    desk.refused(desk.signed({**HEADER, "kid": kid}, desk.payload(**PERKS)), "unknown_key")
+    desk.refused(desk.signed({**HEADER, "kid": kid}, desk.payload(**CULTURE)), "unknown_key")
 
 
 @pytest.mark.parametrize("kid", [["k1"], {"k": "k1"}, 1, True], ids=repr)
 def test_kid_of_the_wrong_json_type(desk, kid):
-    desk.refused(desk.signed({**HEADER, "kid": kid}, desk.payload(**PERKS)), "unknown_key")
+    desk.refused(desk.signed({**HEADER, "kid": kid}, desk.payload(**CULTURE)), "unknown_key")
 
 
 @pytest.mark.parametrize(
@@ -121,9 +121,9 @@ def test_jku_x5u_jwk_crit_headers(desk, name, value, no_network):
     if name == "jwk":
         value = jws.public_key_to_jwk(attacker.public_key())
     # Signed by the city's key: the header alone must be refused.
-    desk.refused(desk.signed({**HEADER, name: value}, desk.payload(**PERKS)), "unsupported")
+    desk.refused(desk.signed({**HEADER, name: value}, desk.payload(**CULTURE)), "unsupported")
     # Signed by the attacker's key the header names: still refused, never fetched or trusted.
-    desk.refused(desk.signed({**HEADER, name: value}, desk.payload(**PERKS), key=attacker), "unsupported")
+    desk.refused(desk.signed({**HEADER, name: value}, desk.payload(**CULTURE), key=attacker), "unsupported")
 
 
 def test_signed_by_another_key_with_the_citys_kid(desk):
@@ -134,7 +134,7 @@ def test_signed_by_the_root_key(desk):
     """The root key vouches for issuing keys; it is not one, whatever kid the card names."""
     root_kid = jws.jwk_thumbprint(jws.public_key_to_jwk(desk.city.root.public_key()))
     desk.refused(desk.card(signing_key=desk.city.root), "bad_signature")
-    desk.refused(desk.signed({**HEADER, "kid": root_kid}, desk.payload(**PERKS), key=desk.city.root), "unknown_key")
+    desk.refused(desk.signed({**HEADER, "kid": root_kid}, desk.payload(**CULTURE), key=desk.city.root), "unknown_key")
 
 
 def test_withdrawn_issuing_key(desk):
@@ -150,14 +150,14 @@ def test_card_signed_outside_the_keys_window(desk):
 
 
 def test_another_issuer(desk):
-    desk.refused(desk.signed(HEADER, desk.payload(**PERKS, iss="https://id.evil.example")), "untrusted_issuer")
-    desk.refused(desk.signed(HEADER, {k: v for k, v in desk.payload(**PERKS).items() if k != "iss"}), "untrusted_issuer")
-    desk.refused(desk.signed(HEADER, desk.payload(**PERKS, iss=["https://id.example.gov"])), "untrusted_issuer")
+    desk.refused(desk.signed(HEADER, desk.payload(**CULTURE, iss="https://id.evil.example")), "untrusted_issuer")
+    desk.refused(desk.signed(HEADER, {k: v for k, v in desk.payload(**CULTURE).items() if k != "iss"}), "untrusted_issuer")
+    desk.refused(desk.signed(HEADER, desk.payload(**CULTURE, iss=["https://id.example.gov"])), "untrusted_issuer")
 
 
 @pytest.mark.parametrize("typ", ["JWT", "kb+jwt", "statuslist+jwt", "cityid-trust+jwt", None, ["dc+sd-jwt"]], ids=repr)
 def test_wrong_typ(desk, typ):
-    desk.refused(desk.signed({**HEADER, "typ": typ}, desk.payload(**PERKS)), "unsupported")
+    desk.refused(desk.signed({**HEADER, "typ": typ}, desk.payload(**CULTURE)), "unsupported")
 
 
 # -- validity --------------------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_wrong_typ(desk, typ):
 def test_expired(desk):
     desk.refused(desk.qr(exp=desk.now - 1), "expired")
     desk.refused(desk.qr(exp=0), "expired")
-    desk.refused(desk.signed(HEADER, desk.payload(**PERKS, exp=-(10**30))), "expired")
+    desk.refused(desk.signed(HEADER, desk.payload(**CULTURE, exp=-(10**30))), "expired")
 
 
 def test_nbf_in_the_future(desk):
@@ -181,31 +181,31 @@ def test_iat_far_in_the_future(desk):
 @pytest.mark.parametrize("bad", [b"null", b'"2099-01-01"', b'"1893456000"', b"true", b"[1893456000]", b'{"t":1}', b"1e400", b"-1e400"])
 def test_exp_not_a_date(desk, bad):
     # 1e400 parses as float infinity: a card that would never expire.
-    body = json_dumps(desk.payload(**PERKS, exp=1234567890123)).replace(b"1234567890123", bad)
+    body = json_dumps(desk.payload(**CULTURE, exp=1234567890123)).replace(b"1234567890123", bad)
     desk.refused(desk.signed(HEADER, body), "malformed")
 
 
 def test_exp_missing(desk):
-    payload = desk.payload(**PERKS)
+    payload = desk.payload(**CULTURE)
     del payload["exp"]
     desk.refused(desk.signed(HEADER, payload), "malformed")
 
 
 @pytest.mark.parametrize("name", ["nbf", "iat"])
 def test_nbf_or_iat_not_a_date(desk, name):
-    desk.refused(desk.signed(HEADER, desk.payload(**PERKS, **{name: "yesterday"})), "malformed")
+    desk.refused(desk.signed(HEADER, desk.payload(**CULTURE, **{name: "yesterday"})), "malformed")
 
 
 def test_wrong_vct_for_the_purpose(desk):
     desk.refused(desk.qr("id"), "purpose_not_satisfied", "museum")
     desk.refused(desk.qr("id"), "purpose_not_satisfied", "pharmacy")
-    desk.refused(desk.qr("perks"), "purpose_not_satisfied", "bank")
-    desk.refused(desk.signed(HEADER, desk.payload(**PERKS, vct="urn:cityid:perks:2")), "purpose_not_satisfied")
+    desk.refused(desk.qr("culture"), "purpose_not_satisfied", "bank")
+    desk.refused(desk.signed(HEADER, desk.payload(**CULTURE, vct="urn:cityid:culture:2")), "purpose_not_satisfied")
 
 
-@pytest.mark.parametrize("vct", [None, "", 1, ["urn:cityid:perks:1"]], ids=repr)
+@pytest.mark.parametrize("vct", [None, "", 1, ["urn:cityid:culture:1"]], ids=repr)
 def test_vct_missing_or_not_a_string(desk, vct):
-    payload = desk.payload(**PERKS, vct=vct)
+    payload = desk.payload(**CULTURE, vct=vct)
     if vct is None:
         del payload["vct"]
     desk.refused(desk.signed(HEADER, payload), "malformed")
@@ -247,7 +247,7 @@ def test_flipped_bit_in_the_signature(desk, expect):
 def test_flipped_bit_in_each_disclosure(desk, expect):
     claims = {"museum_tier": Disclosable("gold"), "age_over_65": Disclosable(False), "tags": [Disclosable("a"), "b"]}
     card = desk.card(claims=claims)
-    verifier = Verifier(desk.trust(), Purpose("any", vct="urn:cityid:perks:1", claims={"museum_tier", "age_over_65", "tags"}))
+    verifier = Verifier(desk.trust(), Purpose("any", vct="urn:cityid:culture:1", claims={"museum_tier", "age_over_65", "tags"}))
     assert verifier.verify(card, now=desk.now).claims == {"museum_tier": "gold", "age_over_65": False, "tags": ["a", "b"]}
     parts = card.split("~")
     for position in range(1, len(parts) - 1):
@@ -330,13 +330,13 @@ def test_whitespace_or_junk_after_the_credential(desk):
 
 def test_duplicate_json_keys_in_the_header(desk):
     header = b'{"alg":"ES256","typ":"dc+sd-jwt","kid":"k9","kid":"k1"}'
-    desk.refused(desk.signed(header, desk.payload(**PERKS)), "malformed")
+    desk.refused(desk.signed(header, desk.payload(**CULTURE)), "malformed")
     header = b'{"alg":"none","alg":"ES256","typ":"dc+sd-jwt","kid":"k1"}'
-    desk.refused(desk.signed(header, desk.payload(**PERKS)), "malformed")
+    desk.refused(desk.signed(header, desk.payload(**CULTURE)), "malformed")
 
 
 def test_duplicate_json_keys_in_the_payload(desk):
-    body = json_dumps(desk.payload(**PERKS))
+    body = json_dumps(desk.payload(**CULTURE))
     doubled = body[:-1] + b',"museum_tier":"platinum"}'
     desk.refused(desk.signed(HEADER, doubled), "malformed")
     nested = body.replace(b'"status":{"status_list":{', b'"status":{"status_list":{"idx":1,')
@@ -351,15 +351,15 @@ def test_duplicate_json_keys_in_a_disclosure_value(desk):
 
 @pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity"])
 def test_non_json_numbers(desk, value):
-    body = json_dumps(desk.payload(**PERKS)).replace(b'"age_over_65":false', b'"age_over_65":' + value)
+    body = json_dumps(desk.payload(**CULTURE)).replace(b'"age_over_65":false', b'"age_over_65":' + value)
     desk.refused(desk.signed(HEADER, body), "malformed")
 
 
 def test_json_nested_deeper_than_any_card(desk):
-    deep = json_dumps(desk.payload(**PERKS))[:-1] + b',"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    deep = json_dumps(desk.payload(**CULTURE))[:-1] + b',"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     # Too long for the 64 KiB input cap as text; a shallower one that fits must fail on depth.
     desk.refused(desk.signed(HEADER, deep), "malformed")
-    shallow = json_dumps(desk.payload(**PERKS))[:-1] + b',"x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    shallow = json_dumps(desk.payload(**CULTURE))[:-1] + b',"x":' + b"[" * 5000 + b"]" * 5000 + b"}"
     desk.refused(desk.signed(HEADER, shallow), "malformed")
 
 
@@ -386,26 +386,26 @@ def test_duplicate_digest(desk):
 @pytest.mark.parametrize("name", ["_sd", "..."])
 def test_sd_and_ellipsis_as_claim_names(desk, name):
     d = b64url_encode(json_dumps(["c2FsdA", name, ["x"]]))
-    desk.refused(desk.signed(HEADER, desk.payload(**PERKS, _sd=[digest(d)]), [d]), "disclosure_invalid")
+    desk.refused(desk.signed(HEADER, desk.payload(**CULTURE, _sd=[digest(d)]), [d]), "disclosure_invalid")
 
 
 def test_disclosure_overriding_a_plain_claim(desk):
     d = disclosure("museum_tier", "platinum")
-    desk.refused(desk.signed(HEADER, desk.payload(**PERKS, _sd=[digest(d)]), [d]), "disclosure_invalid")
+    desk.refused(desk.signed(HEADER, desk.payload(**CULTURE, _sd=[digest(d)]), [d]), "disclosure_invalid")
 
 
 @pytest.mark.parametrize("name", ["iss", "exp", "vct", "status", "cnf", "nbf"])
 def test_disclosure_of_a_never_disclosable_claim(desk, name):
-    value = {"iss": "https://id.evil.example", "exp": 4102444800, "vct": "urn:cityid:perks:1", "nbf": 0,
+    value = {"iss": "https://id.evil.example", "exp": 4102444800, "vct": "urn:cityid:culture:1", "nbf": 0,
              "status": {"status_list": {"idx": 8, "uri": "https://id.example.gov/status/1"}}, "cnf": {"jwk": {}}}[name]
     d = disclosure(name, value)
-    desk.refused(desk.signed(HEADER, desk.payload(**PERKS, _sd=[digest(d)]), [d]), "disclosure_invalid")
+    desk.refused(desk.signed(HEADER, desk.payload(**CULTURE, _sd=[digest(d)]), [d]), "disclosure_invalid")
 
 
 @pytest.mark.parametrize("array", [[], ["s"], ["s", "n", 1, 2], ["s", 1, 2], [1, "n", 2], {"s": 1}, "s", None], ids=repr)
 def test_disclosure_of_the_wrong_shape(desk, array):
     d = b64url_encode(json_dumps(array))
-    desk.refused(desk.signed(HEADER, desk.payload(**PERKS, _sd=[digest(d)]), [d]), "disclosure_invalid")
+    desk.refused(desk.signed(HEADER, desk.payload(**CULTURE, _sd=[digest(d)]), [d]), "disclosure_invalid")
 
 
 @pytest.mark.parametrize("sd_alg", ["sha-1", "md5", "SHA-256", "none", 256, ["sha-256"]], ids=repr)

@@ -142,7 +142,7 @@ class Seeds:
         self.desk = desk
         holder = new_key()
         disclosed = {"museum_tier": Disclosable("gold"), "age_over_65": Disclosable(False), "tags": [Disclosable("a"), "b"]}
-        self.compact = [desk.card("perks"), desk.card("id"), desk.card(claims=disclosed), desk.bound(desk.card(holder_key=holder), holder)]
+        self.compact = [desk.card("culture"), desk.card("id"), desk.card(claims=disclosed), desk.bound(desk.card(holder_key=holder), holder)]
         self.qr = [encode_qr(card) for card in self.compact]
         self.trust = desk.trust()
         self.verifiers = {name: Verifier(self.trust, purpose) for name, purpose in

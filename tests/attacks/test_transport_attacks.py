@@ -29,7 +29,7 @@ def test_flipped_bit_in_every_position_of_the_qr_binary(desk, limits):
     *same* SD-JWT.  That is accepted below only when the decoded credential is byte-identical.
     """
     allowed = {"malformed", "unsupported", "untrusted_issuer", "unknown_key", "bad_signature", "disclosure_invalid"}
-    for face, purpose in (("perks", "museum"), ("id", "bank")):
+    for face, purpose in (("culture", "museum"), ("id", "bank")):
         text = desk.qr(face)
         verifier = Verifier(desk.trust(), purpose)
         card = decode_qr(text)
@@ -65,7 +65,7 @@ def test_flipped_bit_in_the_qr_text_characters(desk, expect):
 def test_truncated_qr_text(desk, expect):
     """Every prefix of a real card's QR text (a scanner that stopped early) is malformed."""
     verifier = Verifier(desk.trust(), "museum")
-    for face in ("perks", "id"):
+    for face in ("culture", "id"):
         text = desk.qr(face)
         for length in range(len(text)):
             expect("malformed", lambda: verifier.verify(text[:length], now=desk.now), seconds=1)
@@ -95,7 +95,7 @@ def test_invalid_base45_final_pair_over_255(desk, expect):
     desk.refused(qr_from_packing(qr_packing(desk.qr()))[:-2] + "::", "malformed")
 
 
-@pytest.mark.parametrize("prefix", ["CID2:", "CID9:", "CIDX:", "CID12345678:"])
+@pytest.mark.parametrize("prefix", ["CID3:", "CID9:", "CIDX:", "CID12345678:"])
 def test_unknown_qr_format_version(desk, prefix):
     desk.refused(prefix + desk.qr()[len(PREFIX) :], "unsupported")
 

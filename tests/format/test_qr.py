@@ -1,4 +1,4 @@
-"""QR transport (format version 1): lossless round trips, strict decoding, and card QR sizes."""
+"""QR transport (format version 2, and what version 1 shares): lossless round trips, strict decoding, card QR sizes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from verifier_sdk.errors import MalformedError, UnsupportedError, VerificationEr
 from verifier_sdk.format.base45 import ALPHABET, b45decode, b45encode
 from verifier_sdk.format.jws import public_key_to_jwk, sign
 from verifier_sdk.format.qr import MAX_RECORDS, MAX_TEXT, PREFIX, decode_qr, encode_qr
-from verifier_sdk.format.qr_dictionary import DICTIONARY
+from verifier_sdk.format import qr_dictionary
+from verifier_sdk.format.qr_dictionary_v2 import DICTIONARY
 from verifier_sdk.format.sdjwt import Disclosable, SDJWT, build_payload
 from verifier_sdk.format.strict import b64url_encode, json_dumps
 
@@ -32,10 +33,10 @@ def _status() -> dict:
     return {"status_list": {"idx": 100000 + secrets.randbelow(900000), "uri": f"{ISSUER}/status/1"}}
 
 
-def perks_claims() -> dict:
+def culture_claims() -> dict:
     return {
-        "iss": ISSUER, "vct": "urn:cityid:perks:1", "exp": 1000000000 + secrets.randbelow(10**9), "status": _status(),
-        "age_over_18": True, "age_over_21": True, "age_over_65": False, "museum_tier": "gold", "rx_eligible": True,
+        "iss": ISSUER, "vct": "urn:cityid:culture:1", "exp": 1000000000 + secrets.randbelow(10**9), "status": _status(),
+        "age_over_18": True, "age_over_21": True, "age_over_65": False, "museum_tier": "gold",
     }  # fmt: skip
 
 
@@ -121,7 +122,7 @@ def test_round_trip_odd_but_legal_strings(sd_jwt: str) -> None:
 
 
 def test_key_binding_is_kept_apart_from_the_last_disclosure() -> None:
-    plain = face(perks_claims())
+    plain = face(culture_claims())
     bound = with_key_binding(plain)
     assert decode_qr(encode_qr(bound)) == bound
     assert decode_qr(encode_qr(plain)) == plain
@@ -175,7 +176,7 @@ def test_missing_prefix(text: str) -> None:
     assert type(info.value) is MalformedError
 
 
-@pytest.mark.parametrize("prefix", ["CID2:", "CID0:", "CID10:", "CIDX:"])
+@pytest.mark.parametrize("prefix", ["CID3:", "CID0:", "CID10:", "CIDX:"])
 def test_other_format_version_is_unsupported(prefix: str) -> None:
     with pytest.raises(UnsupportedError, match="version"):
         decode_qr(prefix + b45encode(VALID_BODY))
@@ -221,7 +222,7 @@ def test_empty_packing() -> None:
 
 def test_unknown_flags() -> None:
     with pytest.raises(MalformedError, match="flags"):
-        decode_qr(packed(b"\x02" + VALID_BODY[1:]))
+        decode_qr(packed(b"\x08" + VALID_BODY[1:]))
 
 
 def test_truncated_compressed_data() -> None:
@@ -230,7 +231,7 @@ def test_truncated_compressed_data() -> None:
 
 
 def test_truncated_qr_text_of_a_real_face() -> None:
-    text = encode_qr(face(perks_claims()))
+    text = encode_qr(face(culture_claims()))
     for cut in range(len(PREFIX), len(text)):
         with pytest.raises(MalformedError):
             decode_qr(text[:cut])
@@ -282,8 +283,12 @@ def test_corrupt_compressed_data() -> None:
 
 def test_dictionary_is_frozen() -> None:
     # Raw DEFLATE has no checksum: another dictionary silently inflates to other bytes.
-    # Every printed card depends on these exact bytes; a new dictionary needs "CID2:".
-    assert hashlib.sha256(DICTIONARY).hexdigest() == "1121fd3a7958ec479196e161ee3164f41cca3e54ac74ab8bafbba990f31ef0aa"
+    # Every printed card depends on these exact bytes; a new dictionary needs a new format version.
+    assert hashlib.sha256(qr_dictionary.DICTIONARY).hexdigest() == "1121fd3a7958ec479196e161ee3164f41cca3e54ac74ab8bafbba990f31ef0aa"
+    assert hashlib.sha256(DICTIONARY).hexdigest() == V2_DICTIONARY_SHA256
+
+
+V2_DICTIONARY_SHA256 = "887bbdbd47c2ac9133d96d738e88842c5378aa8eff3b275ebcac9463ccf148c1"
 
 
 def _bomb(size: int) -> bytes:
@@ -329,7 +334,7 @@ def test_any_text_raises_only_verification_errors(text: str) -> None:
             pass
 
 
-DAMAGEABLE = encode_qr(face(perks_claims()))
+DAMAGEABLE = encode_qr(face(culture_claims()))
 
 
 @settings(max_examples=300)
@@ -353,10 +358,27 @@ def qr_version(text: str) -> int:
     return qr.version
 
 
-def test_perks_face_fits_version_10() -> None:
-    for _ in range(10):
-        text = encode_qr(face(perks_claims()))
-        assert qr_version(text) <= 10
+AGE_ENCODINGS = [  # booleans, and thresholds crossed while the card is valid carried as dates
+    {},
+    {"age_over_65": None, "age_over_65_from": "2029-11-01"},
+    {"age_over_18": None, "age_over_21": None, "age_over_18_from": "2027-06-01", "age_over_21_from": "2030-06-01"},
+]
+
+
+@pytest.mark.parametrize("ages", AGE_ENCODINGS)
+def test_culture_face_fits_version_9(ages) -> None:
+    for _ in range(7):
+        claims = {k: v for k, v in (culture_claims() | ages).items() if v is not None}
+        claims["exp"] = claims["exp"] // 86400 * 86400 - 1  # cards expire at the end of a day
+        assert qr_version(encode_qr(face(claims))) <= 9
+
+
+def test_rx_face_with_routing_numbers_fits_version_9() -> None:
+    for _ in range(7):
+        claims = {k: v for k, v in culture_claims().items() if not k.startswith(("age", "museum"))}
+        claims |= {"vct": "urn:cityid:rx:1", "exp": claims["exp"] // 86400 * 86400 - 1, "rx_eligible": True,
+                   "rx_bin": "610591", "rx_pcn": "CITYRX", "rx_group": "MUNIRX01"}
+        assert qr_version(encode_qr(face(claims))) <= 9
 
 
 ID_FACE_NAMES = {  # given_name + family_name, 40 characters together
@@ -365,6 +387,8 @@ ID_FACE_NAMES = {  # given_name + family_name, 40 characters together
     "arabic": ("عبد الرحمن مصطفى", "القحطاني الشمري الزهراني"),
     "spanish": ("María José Guadalupe", "Rodríguez de la Peña"),
     "cyrillic": ("Александра Владимировна", "Преображенская Ли"),
+    "cyrillic, outside the dictionary": ("Евгения Святославовна", "Верхоглядова-Щукина"),
+    "arabic, outside the dictionary": ("خديجة نور الهدى", "البرغوثي العمراني الحلبيي"),
 }
 
 
@@ -397,7 +421,7 @@ def test_printed_code_reads_back_through_a_real_scanner_library() -> None:
 
 def test_key_binding_jwk_and_disclosures_compress() -> None:
     # A device presentation (cnf + KB-JWT) still packs smaller than its plain text.
-    claims = perks_claims() | {"cnf": {"jwk": public_key_to_jwk(HOLDER_KEY.public_key())}}
+    claims = culture_claims() | {"cnf": {"jwk": public_key_to_jwk(HOLDER_KEY.public_key())}}
     claims["museum_tier"] = Disclosable("gold")
     payload, disclosures = build_payload(claims)
     sd_jwt = with_key_binding(sign(HEADER, payload, ISSUER_KEY, "ES256") + "~" + disclosures[0].encoded + "~")

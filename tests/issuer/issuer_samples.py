@@ -24,6 +24,9 @@ PEOPLE = [
     {"given_name": "X", "family_name": "Ng", "birthdate": "2008-03-01"},
     {"given_name": "ሰላም", "family_name": "ተስፋዬ", "birthdate": "1985-08-08", "rx_eligible": "true"},
     {"given_name": "Zoë", "family_name": "Ó Súilleabháin", "birthdate": "1961-03-01", "museum_tier": "silver"},
+    # One name only (either column), and a self-designated gender.
+    {"given_name": "Aroha", "birthdate": "1972-05-17", "gender": "X"},
+    {"given_name": "", "family_name": "Sukarno", "birthdate": "1964-10-20", "rx_eligible": True, "gender": "m"},
 ]
 
 

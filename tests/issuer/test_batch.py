@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 CSV = (
     "given_name,family_name,birthdate,card_number,museum_tier,rx_eligible\n"   # line 1
     "Ana,Pérez,1988-03-14,,gold,yes\n"                                          # 2 ok
-    ",Pérez,1988-03-14,,,\n"                                                     # 3 missing given_name
+    ",,1988-03-14,,,\n"                                                          # 3 no name at all
     "Ana,Pérez,1988-13-14,,,\n"                                                  # 4 not a real date
     "Ana,Pérez,14/03/1988,,,\n"                                                  # 5 wrong format
     "Ana,Pérez,2999-01-01,,,\n"                                                  # 6 future
@@ -43,7 +43,7 @@ def test_bad_rows_are_reported_and_the_rest_issued(demo_city, tmp_path):
     report = demo_city.issue_batch(path, tmp_path / "out", now=NOW, workers=1, progress=False)
     assert report.issued == 2 and not report.ok
     assert dict(report.failed) == {
-        3: "given_name is missing", 4: "birthdate is not a real date", 5: "birthdate must be written YYYY-MM-DD",
+        3: "name is missing (given_name or family_name; a resident with one name fills either)", 4: "birthdate is not a real date", 5: "birthdate must be written YYYY-MM-DD",
         6: "birthdate is in the future", 7: "given_name is longer than 100 characters",
         8: "card_number must be 12 digits with a valid check digit", 9: "not valid UTF-8 (save the file as CSV UTF-8)",
         10: "family_name contains a control or invisible character", 11: "has 3 columns, the header has 6",
@@ -66,7 +66,7 @@ def test_jsonl_shapes(demo_city, tmp_path):
 def _registry_rows(city_dir: Path):
     db = sqlite3.connect(city_dir / "registry.sqlite")
     try:
-        return db.execute("SELECT card_hash, list_no, idx FROM cards").fetchall(), \
+        return db.execute("SELECT card_hash, face, list_no, idx FROM card_faces").fetchall(), \
             db.execute("SELECT resident, done FROM batch_cards").fetchall()
     finally:
         db.close()
@@ -90,14 +90,14 @@ def test_kill_9_midway_then_rerun_loses_and_duplicates_nothing(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     cards_before, journal_before = _registry_rows(city_dir)
-    assert 0 < len(cards_before) < 300 or any(not done for _, done in journal_before), "kill came too late"
+    assert 0 < len(cards_before) < 900 or any(not done for _, done in journal_before), "kill came too late"
     rerun = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     cards, journal = _registry_rows(city_dir)
-    assert len(cards) == 300 and journal == []  # complete: the journal is erased
-    assert len({(list_no, idx) for _, list_no, idx in cards}) == 300
-    before = {h: (n, i) for h, n, i in cards_before}
-    assert all(before[h] == (n, i) for h, n, i in cards if h in before)  # reserved cards kept their index
+    assert len(cards) == 900 and journal == []  # three faces a card; complete: the journal is erased
+    assert len({(list_no, idx) for _, _, list_no, idx in cards}) == 900
+    before = {(h, f): (n, i) for h, f, n, i in cards_before}
+    assert all(before[h, f] == (n, i) for h, f, n, i in cards if (h, f) in before)  # reserved faces kept their index
     folders = sorted(p for p in out.iterdir())
     assert len(folders) == 300 and not any(p.name.startswith(".") for p in folders)
     with Issuer.open(city_dir) as city:
@@ -107,6 +107,6 @@ def test_kill_9_midway_then_rerun_loses_and_duplicates_nothing(tmp_path):
     for folder in folders:
         cred = Verifier(store, purpose="bank").verify((folder / "id.txt").read_text())
         assert cred.claims["card_number"] == folder.name
-        assert decode_qr((folder / "perks.txt").read_text())
+        assert decode_qr((folder / "culture.txt").read_text())
         names.add(cred.claims["given_name"])
-    assert names == {r["given_name"] for r in rows}  # every row exactly once
+    assert names == {r["given_name"].strip() for r in rows}  # every row exactly once

@@ -64,7 +64,7 @@ def journal(city_dir: Path) -> list[tuple]:
 
 def test_fixing_bad_rows_editing_reordering_and_another_out_never_issue_a_second_card(demo_city, tmp_path):
     people = residents(40)
-    bad = {3: {"birthdate": "1988-13-01"}, 9: {"given_name": ""}, 17: {"birthdate": "01/02/1990"},
+    bad = {3: {"birthdate": "1988-13-01"}, 9: {"given_name": "", "family_name": ""}, 17: {"birthdate": "01/02/1990"},
            25: {"museum_tier": "Gold Plus!"}}
     first_input = [{**p, **bad.get(i, {})} for i, p in enumerate(people)]
     path = write_csv(tmp_path / "people.csv", first_input)

@@ -143,8 +143,8 @@ def test_the_photo_goes_only_into_the_card(tmp_path):
     for path in city_dir.rglob("*"):
         assert not path.is_file() or head not in path.read_bytes()
     for folder in out.iterdir():
-        assert sorted(p.name for p in folder.iterdir()) == ["back.png", "back.svg", "front.png", "front.svg",
-                                                           "id.txt", "perks.txt"]
+        assert sorted(p.name for p in folder.iterdir()) == ["back.png", "back.svg", "culture.txt", "front.png",
+                                                           "front.svg", "id.txt", "rx.txt"]
         assert _covered(photo_pixels(folder)) > 0.9
 
 

@@ -41,17 +41,21 @@ def test_batch_cards_verify_for_every_purpose(demo_city, tmp_path):
     seen_people = set()
     for folder in folders:
         id_text = (folder / "id.txt").read_text()
-        perks_text = (folder / "perks.txt").read_text()
+        culture_text = (folder / "culture.txt").read_text()
+        rx_text = (folder / "rx.txt").read_text()
         bank = Verifier(store, purpose="bank").verify(id_text, now=LATER)
         assert bank.claims["card_number"] == folder.name and bank.status == "valid"
         person = next(p for p in PEOPLE if p["birthdate"] == bank.claims["birthdate"])
-        assert (bank.claims["given_name"], bank.claims["family_name"]) == (person["given_name"], person["family_name"])
-        museum = Verifier(store, purpose="museum").verify(perks_text, now=LATER)
+        names = {k: person[k] for k in ("given_name", "family_name") if person.get(k)}
+        assert {k: bank.claims[k] for k in ("given_name", "family_name") if k in bank.claims} == names
+        assert dict(Verifier(store, purpose="library").verify(id_text, now=LATER).claims) == names
+        museum = Verifier(store, purpose="museum").verify(culture_text, now=LATER)
         assert "given_name" not in museum.claims and "birthdate" not in museum.claims
         assert museum.claims.get("museum_tier") == person.get("museum_tier")
-        pharmacy = Verifier(store, purpose="pharmacy").verify(perks_text, now=LATER)
+        pharmacy = Verifier(store, purpose="pharmacy").verify(rx_text, now=LATER)
         assert pharmacy.claims == {"rx_eligible": person.get("rx_eligible") in (True, "yes", "true")}
-        assert code_of(store, perks_text, "bank") == "purpose_not_satisfied"
+        assert code_of(store, culture_text, "bank") == "purpose_not_satisfied"
+        assert code_of(store, rx_text, "museum") == code_of(store, culture_text, "pharmacy") == "purpose_not_satisfied"
         seen_people.add(person["birthdate"])
         for name in ("front.png", "back.png", "front.svg", "back.svg"):
             assert (folder / name).stat().st_size > 1000
@@ -60,21 +64,22 @@ def test_batch_cards_verify_for_every_purpose(demo_city, tmp_path):
 
 def test_face_layout_and_age_flags(demo_city):
     card = demo_city.issue_card({"given_name": "Mia", "family_name": "Kim", "birthdate": "2008-03-02"}, now=NOW)
-    jwt = CompactJWS.split(decode_qr(card.faces["perks"]).rstrip("~"))
+    jwt = CompactJWS.split(decode_qr(card.faces["culture"]).rstrip("~"))
     assert jwt.unverified_header() == {"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k1"}
     payload = jwt.unverified_payload()
-    assert list(payload) == ["iss", "vct", "exp", "status", "age_over_18", "age_over_21", "age_over_65", "rx_eligible"]
-    assert payload["age_over_18"] is False  # 18 tomorrow
+    assert list(payload) == ["iss", "vct", "exp", "status", "age_over_18_from", "age_over_21_from", "age_over_65"]
+    assert payload["age_over_18_from"] == "2026-04-01"  # 18 tomorrow, carried from the first of next month
+    assert payload["age_over_21_from"] == "2029-04-01" and payload["age_over_65"] is False  # not before expiry
     assert "birthdate" not in payload
     id_payload = CompactJWS.split(decode_qr(card.faces["id"]).rstrip("~")).unverified_payload()
     assert list(id_payload)[:4] == ["iss", "vct", "exp", "status"]
-    assert id_payload["status"] == payload["status"] and id_payload["exp"] == payload["exp"]
+    assert id_payload["status"] != payload["status"] and id_payload["exp"] == payload["exp"]
 
 
 def test_printed_png_scans_back_to_the_qr_text(demo_city, tmp_path):
     card = demo_city.issue_card(PEOPLE[2], now=NOW, out_dir=tmp_path / "out")
     assert decode_image((card.folder / "front.png").read_bytes()) == card.faces["id"]
-    assert decode_image((card.folder / "back.png").read_bytes()) == card.faces["perks"]
+    assert decode_image((card.folder / "back.png").read_bytes()) in (card.faces["culture"], card.faces["rx"])
 
 
 def test_revoke_suspend_reinstate_expire(demo_city, tmp_path):
@@ -86,7 +91,7 @@ def test_revoke_suspend_reinstate_expire(demo_city, tmp_path):
     demo_city.reinstate(cards[2].card_number)
     store = trust(demo_city.publish(tmp_path / "pub", now=NOW))
     assert [code_of(store, c.faces["id"]) for c in cards] == ["revoked", "suspended", "valid", "valid"]
-    assert code_of(store, cards[0].faces["perks"], "museum") == "revoked"
+    assert code_of(store, cards[0].faces["culture"], "museum") == "revoked"
     assert code_of(store, expired.faces["id"]) == "expired"
     from issuer import IssuerError
 
@@ -150,10 +155,10 @@ def test_status_key_rotation_and_roles(demo_city, tmp_path):
 
 
 def test_status_indexes_are_random_and_unique(demo_city):
-    rows = demo_city.registry.db.execute("SELECT list_no, idx FROM cards").fetchall()
+    rows = demo_city.registry.db.execute("SELECT list_no, idx FROM card_faces").fetchall()
     assert rows == []
-    idx = [demo_city.issue_card(PEOPLE[i % len(PEOPLE)], now=NOW).status_idx for i in range(20)]
-    assert len(set(idx)) == 20 and idx != sorted(idx)
+    idx = [idx for i in range(20) for _, idx in demo_city.issue_card(PEOPLE[i % len(PEOPLE)], now=NOW).status.values()]
+    assert len(set(idx)) == 60 and idx != sorted(idx)
 
 
 def test_status_list_rolls_over_when_full(tmp_path):
@@ -165,8 +170,9 @@ def test_status_list_rolls_over_when_full(tmp_path):
     config = replace(default_config("https://id.example.gov", insecure_demo=True), status_list_capacity=16,
                      status_list_fill=0.5)
     with Issuer.init(tmp_path / "c", insecure_demo=True, now=NOW, config=config) as city:
-        cards = [city.issue_card(PEOPLE[i % len(PEOPLE)], now=NOW) for i in range(20)]
-        assert {c.status_uri for c in cards} == {f"https://id.example.gov/status/{n}" for n in (1, 2, 3)}
+        cards = [city.issue_card(PEOPLE[i % len(PEOPLE)], now=NOW) for i in range(7)]
+        uris = {uri for c in cards for uri, _ in c.status.values()}
+        assert uris == {f"https://id.example.gov/status/{n}" for n in (1, 2, 3)}  # 21 faces, 8 a list
         city.revoke(cards[-1].card_number)
         # The bundle declared list 1 and one spare; list 3 waits for the root's signature, and publish says so.
         notices = []
@@ -176,4 +182,5 @@ def test_status_list_rolls_over_when_full(tmp_path):
         store = trust(city.publish(tmp_path / "pub", now=NOW))
         assert sorted(p.name for p in (tmp_path / "pub" / "status").iterdir()) == ["1.jwt", "2.jwt", "3.jwt", "4.jwt"]
         assert code_of(store, cards[-1].faces["id"]) == "revoked"
+        assert code_of(store, cards[-1].faces["culture"], "museum") == "revoked"
         assert code_of(store, cards[0].faces["id"]) == "valid"

@@ -108,11 +108,15 @@ def unsealable_secrets(folder: Path) -> list[bytes]:
 
 def test_seizure_drill(vault_city, tmp_path):
     """Issue with the vault on, back up the city folder, shred: no backup or live file yields a resident's data."""
-    people_file = write_jsonl(tmp_path / "people.jsonl", PEOPLE)
-    report = vault_city.issue_batch(people_file, tmp_path / "out", now=NOW, workers=2, progress=False)
-    assert report.ok and report.issued == len(PEOPLE)
     photo_path = tmp_path / "photo.jpg"
     photo_path.write_bytes(PHOTO)
+    rows = [{**PEOPLE[0], "photo": "photo.jpg"}, *PEOPLE[1:]]  # the batch's photo column, relative to the input
+    people_file = write_jsonl(tmp_path / "people.jsonl", rows)
+    report = vault_city.issue_batch(people_file, tmp_path / "out", now=NOW, workers=2, progress=False)
+    assert report.ok and report.issued == len(PEOPLE)
+    batch_numbers = [p.name for p in (tmp_path / "out").iterdir()]
+    photographed = [n for n in batch_numbers if enrolment_of(vault_city, n).fields["given_name"] == PEOPLE[0]["given_name"]]
+    assert len(photographed) == 1 and enrolment_of(vault_city, photographed[0]).photo == PHOTO
     with_photo = {"given_name": "Esperanza", "family_name": "Villanueva", "birthdate": "1977-05-05",
                   "photo": str(photo_path)}
     single = vault_city.issue_card(with_photo, now=NOW, out_dir=tmp_path / "out")
@@ -168,16 +172,16 @@ def test_replace_card_verifies_old_revoked_new_valid(vault_city, tmp_path):
     other = vault_city.issue_card(PEOPLE[1], now=NOW)
     attach_scans(vault_city, old.card_number, {"passport.pdf": SCAN})
     new = reissue(vault_city, old.card_number, tmp_path / "new", now=NOW + timedelta(days=3))
-    assert new.card_number != old.card_number and new.status_idx != old.status_idx
+    assert new.card_number != old.card_number and set(new.status.values()).isdisjoint(old.status.values())
     assert new.folder == tmp_path / "new" / new.card_number and (new.folder / "front.png").exists()
     store = trust(vault_city.publish(tmp_path / "pub", now=NOW + timedelta(days=3)))
     when = NOW + timedelta(days=4)
     assert code_of(store, old.faces["id"], now=when) == "revoked"
-    assert code_of(store, old.faces["perks"], "museum", now=when) == "revoked"
+    assert code_of(store, old.faces["culture"], "museum", now=when) == "revoked"
     bank = Verifier(store, purpose="bank").verify(new.folder.joinpath("id.txt").read_text(), now=when)
     assert bank.status == "valid" and bank.claims["card_number"] == new.card_number
     assert (bank.claims["given_name"], bank.claims["birthdate"]) == (PEOPLE[0]["given_name"], PEOPLE[0]["birthdate"])
-    assert Verifier(store, purpose="museum").verify(new.faces["perks"], now=when).claims["museum_tier"] == "gold"
+    assert Verifier(store, purpose="museum").verify(new.faces["culture"], now=when).claims["museum_tier"] == "gold"
     assert code_of(store, other.faces["id"], now=when) == "valid"
     record = enrolment_of(vault_city, new.card_number)  # the record follows the resident
     assert record.photo == PHOTO and record.scans == {"passport.pdf": SCAN}
@@ -193,8 +197,10 @@ def test_renew_cards_close_to_expiry(vault_city, tmp_path):
     lost = vault_city.issue_card(PEOPLE[2], now=NOW - timedelta(days=days - 10))
     vault_city.revoke(lost.card_number)
     fresh = vault_city.issue_card(PEOPLE[3], now=NOW)
+    gone = vault_city.issue_card(PEOPLE[4], now=NOW - timedelta(days=days - 25))  # its record is gone
+    vault_city.vault.delete(gone.card_number, (NOW - timedelta(days=days - 25)).date())
     report = renew_expiring(vault_city, tmp_path / "renewed", within_days=30, now=NOW)
-    assert len(report.renewed) == 2 and report.skipped_revoked == 1
+    assert len(report.renewed) == 2 and report.skipped_revoked == 1 and report.without_record == 1
     assert {c.card_number for c in report.renewed}.isdisjoint({c.card_number for c in expiring})
     assert all(c.expires_at.date() > (NOW + timedelta(days=days - 1)).date() for c in report.renewed)
     store = trust(vault_city.publish(tmp_path / "pub", now=NOW))
@@ -288,6 +294,9 @@ def test_cli_vault_commands_and_destroy_all(tmp_path):
     assert b"revoked from the next `cityid-issuer publish`" in runs[0].stdout
     assert len(list((tmp_path / "new").iterdir())) == 2 and len(list((tmp_path / "renewed").iterdir())) == 3
     new_numbers = [p.name for p in (tmp_path / "new").iterdir()] + [p.name for p in (tmp_path / "renewed").iterdir()]
+    status = cli("vault-status", city)
+    assert status.returncode == 0 and b"): 3 record(s)." in status.stdout and b"Retention: none set" in status.stdout
+    runs.append(status)
     scan = tmp_path / "passport.pdf"
     scan.write_bytes(SCAN)
     attached = cli("attach", city, new_numbers[-1], scan)

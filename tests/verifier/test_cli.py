@@ -8,7 +8,7 @@ import time
 import pytest
 import segno
 
-from factory import pem
+from factory import RX, pem
 from verifier_sdk import encode_qr
 from verifier_sdk.cli import main
 
@@ -20,7 +20,7 @@ def publication(city, tmp_path):
 
 
 def card_text(city):
-    return encode_qr(city.card("perks", exp=time.time() + 86400 * 30))
+    return encode_qr(city.card("culture", exp=time.time() + 86400 * 30))
 
 
 def test_valid_text(city, publication, capsys):
@@ -32,10 +32,11 @@ def test_valid_text(city, publication, capsys):
 
 def test_json_output_and_pinned_root(city, publication, tmp_path, capsys):
     (tmp_path / "root.pem").write_text(pem(city.root.public_key()))
-    code = main(["--trust", str(publication), "--root-key", str(tmp_path / "root.pem"), "--purpose", "pharmacy", "--json", card_text(city)])
+    code = main(["--trust", str(publication), "--root-key", str(tmp_path / "root.pem"), "--purpose", "pharmacy", "--json",
+                 encode_qr(city.card("rx", exp=time.time() + 86400 * 30))])
     out = capsys.readouterr()
     assert code == 0 and out.err == ""
-    assert json.loads(out.out)["claims"] == {"rx_eligible": True}
+    assert json.loads(out.out)["claims"] == RX
 
 
 def test_invalid_exit_1_with_code(city, publication, capsys):

@@ -13,7 +13,7 @@ from PIL import Image  # noqa: E402
 from verifier_sdk import encode_qr  # noqa: E402
 from verifier_sdk.imaging import decode_image  # noqa: E402
 
-# A fixed, perks-sized QR text (decode_image only reads; it does not verify).
+# A fixed, culture-sized QR text (decode_image only reads; it does not verify).
 TEXT = encode_qr("eyJhbGciOiJFUzI1NiJ9." + "eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUuZ292In0" * 4 + ".c2lnbmF0dXJl~")
 
 

@@ -16,7 +16,7 @@ from sd_jwt.holder import SDJWTHolder  # noqa: E402
 from sd_jwt.issuer import SDJWTIssuer  # noqa: E402
 from sd_jwt.verifier import SDJWTVerifier  # noqa: E402
 
-from factory import NOW, PERKS, PERSON, YEAR, Disclosable  # noqa: E402
+from factory import NOW, CULTURE, PERSON, RX, YEAR, Disclosable  # noqa: E402
 from verifier_sdk import Purpose, TrustStore, Verifier, decode_qr, encode_qr  # noqa: E402
 from verifier_sdk.errors import BadSignatureError, DisclosureInvalidError, KeyBindingInvalidError  # noqa: E402
 from verifier_sdk.format import jws  # noqa: E402
@@ -85,15 +85,53 @@ def test_their_sd_jwt_tampered_disclosure_rejected():
         Verifier(our_trust(key), purpose=EVERYTHING).verify("~".join(parts), now=NOW)
 
 
-@pytest.mark.parametrize("face", ["perks", "id"])
+@pytest.mark.parametrize("face", ["culture", "rx", "id"])
 def test_our_cards_verify_with_them(city, face):
     card = city.card(face)
-    decoded = decode_qr(encode_qr(card))
+    text = encode_qr(card)
+    assert text.startswith("CID2:")
+    decoded = decode_qr(text)
     public = JWK.from_json(json.dumps(jws.public_key_to_jwk(city.keys["k1"].public_key())))
     payload = SDJWTVerifier(decoded, lambda iss, header: public).get_verified_payload()
     assert payload["iss"] == city.issuer
-    expected = PERKS if face == "perks" else PERSON
+    expected = {"culture": CULTURE, "rx": RX, "id": PERSON}[face]
     assert {k: payload[k] for k in expected} == expected
+
+
+@pytest.fixture(scope="module")
+def issued_faces(tmp_path_factory):
+    """Faces as the real issuer prints them: a single name, a Cyrillic name, thresholds carried as dates."""
+    issuer = pytest.importorskip("issuer")
+    from dataclasses import replace
+
+    from issuer.config import default_config
+
+    config = replace(default_config("https://id.example.gov", insecure_demo=True),
+                     rx_bin="610591", rx_pcn="CITYRX", rx_group="MUNIRX01")
+    now = 1_780_000_000
+    with issuer.Issuer.init(tmp_path_factory.mktemp("interop") / "city", insecure_demo=True, now=now, config=config) as city:
+        people = [{"given_name": "Aroha", "birthdate": "2009-01-15", "museum_tier": "gold", "rx_eligible": True},
+                  {"given_name": "Светлана Геннадьевна", "family_name": "Крутиховская-Белова", "birthdate": "1962-08-30"}]
+        cards = [city.issue_card(person, now=now) for person in people]
+        public = JWK.from_json(json.dumps(jws.public_key_to_jwk(city.keys.issuing_key("k1").public_key())))
+    return cards, public
+
+
+def test_issued_v2_faces_verify_with_them(issued_faces):
+    cards, public = issued_faces
+    for card in cards:
+        for name, text in card.faces.items():
+            assert text.startswith("CID2:")
+            payload = SDJWTVerifier(decode_qr(text), lambda iss, header: public).get_verified_payload()
+            assert payload["vct"] == f"urn:cityid:{name}:1"
+    single = SDJWTVerifier(decode_qr(cards[0].faces["id"]), lambda iss, header: public).get_verified_payload()
+    assert single["given_name"] == "Aroha" and "family_name" not in single
+    culture = SDJWTVerifier(decode_qr(cards[0].faces["culture"]), lambda iss, header: public).get_verified_payload()
+    assert culture["age_over_18_from"] == "2027-02-01" and culture["age_over_21_from"] == "2030-02-01"
+    rx = SDJWTVerifier(decode_qr(cards[0].faces["rx"]), lambda iss, header: public).get_verified_payload()
+    assert rx["rx_bin"] == "610591" and rx["rx_eligible"] is True
+    cyrillic = SDJWTVerifier(decode_qr(cards[1].faces["id"]), lambda iss, header: public).get_verified_payload()
+    assert cyrillic["family_name"] == "Крутиховская-Белова"
 
 
 def test_our_selectively_disclosable_card_verifies_with_them(city):

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from factory import NOW, PERKS, PERSON, STATUS_URI, YEAR, Disclosable, kb_jwt, new_key
+from factory import NOW, CULTURE, PERSON, STATUS_URI, YEAR, Disclosable, kb_jwt, new_key
 from verifier_sdk import Purpose, Verifier, decode_qr, encode_qr
 from verifier_sdk.errors import VerificationError
 from verifier_sdk.format import jws
 from verifier_sdk.format.strict import b64url_encode
 
-EVERYTHING = Purpose("everything", vct=None, claims=set(PERKS) | set(PERSON))
-HOLDER = Purpose("holder", vct=None, claims=set(PERKS), require_key_binding=True)
+EVERYTHING = Purpose("everything", vct=None, claims=set(CULTURE) | set(PERSON))
+HOLDER = Purpose("holder", vct=None, claims=set(CULTURE), require_key_binding=True)
 
 
 def outcome(verifier: Verifier, text: str, **kwargs) -> tuple:
@@ -44,14 +44,14 @@ def signed(city, header: bytes, payload: bytes, disclosures=(), signature: bytes
 HEADER = b'{"alg":"ES256","typ":"dc+sd-jwt","kid":"k1"}'
 
 
-def perks_payload(**extra) -> bytes:
-    body = {"iss": "https://id.example.gov", "vct": "urn:cityid:perks:1", "exp": NOW + YEAR,
-            "status": {"status_list": {"idx": 7, "uri": STATUS_URI}}, **PERKS, **extra}
+def culture_payload(**extra) -> bytes:
+    body = {"iss": "https://id.example.gov", "vct": "urn:cityid:culture:1", "exp": NOW + YEAR,
+            "status": {"status_list": {"idx": 7, "uri": STATUS_URI}}, **CULTURE, **extra}
     return json.dumps(body, separators=(",", ":")).encode()
 
 
 @pytest.mark.parametrize("purpose", ["museum", "bank", "pharmacy", EVERYTHING])
-@pytest.mark.parametrize("face", ["perks", "id"])
+@pytest.mark.parametrize("face", ["culture", "id"])
 def test_real_cards(city, face, purpose):
     assert_same(Verifier(city.trust(), purpose=purpose), city.card(face))
 
@@ -86,21 +86,21 @@ BAD_HEADERS = [
 
 @pytest.mark.parametrize("header", BAD_HEADERS)
 def test_odd_headers(city, header):
-    assert_same(Verifier(city.trust(), purpose="museum"), signed(city, header, perks_payload()))
+    assert_same(Verifier(city.trust(), purpose="museum"), signed(city, header, culture_payload()))
 
 
 BAD_PAYLOADS = [
     b"",
     b"[]",
     b'{"iss":"https://id.example.gov","iss":"https://id.example.gov"}',
-    perks_payload(exp=NOW - 1),
-    perks_payload(nbf=NOW + 3600),
-    perks_payload(_sd=["abc"]),
-    perks_payload(_sd_alg="md5"),
-    perks_payload(status={"status_list": {"idx": 10**6, "uri": STATUS_URI}}),
-    perks_payload(iss="https://evil.example"),
-    perks_payload()[:-1],
-    perks_payload() + b" ",
+    culture_payload(exp=NOW - 1),
+    culture_payload(nbf=NOW + 3600),
+    culture_payload(_sd=["abc"]),
+    culture_payload(_sd_alg="md5"),
+    culture_payload(status={"status_list": {"idx": 10**6, "uri": STATUS_URI}}),
+    culture_payload(iss="https://evil.example"),
+    culture_payload()[:-1],
+    culture_payload() + b" ",
 ]
 
 
@@ -111,26 +111,26 @@ def test_odd_payloads(city, payload):
 
 @pytest.mark.parametrize("signature", [b"", b"\x00" * 64, b"\x01" * 63, b"\x01" * 65, b"\xff" * 64])
 def test_bad_signatures(city, signature):
-    assert_same(Verifier(city.trust(), purpose="museum"), signed(city, HEADER, perks_payload(), signature=signature))
+    assert_same(Verifier(city.trust(), purpose="museum"), signed(city, HEADER, culture_payload(), signature=signature))
 
 
 def test_tampered_payload_and_empty_disclosure(city):
     verifier = Verifier(city.trust(), purpose="museum")
-    good = signed(city, HEADER, perks_payload())
+    good = signed(city, HEADER, culture_payload())
     jwt = good.split("~")[0]
     h, _, s = jwt.split(".")
-    assert_same(verifier, f"{h}.{b64url_encode(perks_payload(museum_tier='platinum'))}.{s}~")
+    assert_same(verifier, f"{h}.{b64url_encode(culture_payload(museum_tier='platinum'))}.{s}~")
     assert_same(verifier, good + "~")  # an empty disclosure
 
 
 def test_key_binding(city):
     holder = new_key()
-    card = kb_jwt(city.card("perks", holder_key=holder), holder, nonce="n", aud="a")
+    card = kb_jwt(city.card("culture", holder_key=holder), holder, nonce="n", aud="a")
     verifier = Verifier(city.trust(), purpose=HOLDER)
     assert_same(verifier, card, nonce="n", aud="a")
     assert_same(verifier, card, nonce="other", aud="a")
     assert_same(Verifier(city.trust(), purpose="museum"), card)  # present but not required
-    plain = city.card("perks")
+    plain = city.card("culture")
     for junk in (".e30.AAAA", "W10.e30.AAAA", "e30.W10.AAAA", "e30.e30."):  # unused KB-JWTs that are not JWTs
         for purpose in ("museum", HOLDER):
             assert_same(Verifier(city.trust(), purpose=purpose), plain + junk, nonce="n", aud="a")
@@ -142,7 +142,7 @@ def test_key_binding(city):
                                  st.lists(st.text(max_size=3), max_size=2),
                                  st.just({"status_list": {"idx": 7, "uri": STATUS_URI}})), max_size=9))
 def test_random_signed_payloads(city, payload):
-    body = {"iss": "https://id.example.gov", "vct": "urn:cityid:perks:1", "exp": NOW + YEAR, **payload}
+    body = {"iss": "https://id.example.gov", "vct": "urn:cityid:culture:1", "exp": NOW + YEAR, **payload}
     assert_same(Verifier(city.trust(), purpose=EVERYTHING), signed(city, HEADER, json.dumps(body).encode()))
 
 
@@ -152,10 +152,10 @@ def test_caches_follow_the_purpose_and_never_bless_a_misfit_key(city):
     from verifier_sdk.errors import UnsupportedError
 
     verifier = Verifier(city.trust(), purpose="museum")
-    text = encode_qr(city.card("perks"))
-    assert set(verifier.verify(text, now=NOW).claims) == {"museum_tier", "age_over_65"}
-    verifier.purpose = EVERYTHING  # replaced after use: the sorted-claims cache must follow
-    assert set(verifier.verify(text, now=NOW).claims) == set(PERKS)
+    text = encode_qr(city.card("culture"))
+    assert set(verifier.verify(text, now=NOW).claims) == set(CULTURE)
+    verifier.purpose = Purpose("tier", vct=None, claims={"museum_tier"})  # replaced after use: the sorted-claims cache must follow
+    assert set(verifier.verify(text, now=NOW).claims) == {"museum_tier"}
     other_curve = ec.generate_private_key(ec.SECP384R1()).public_key()
     for _ in range(2):  # refused every time, never remembered as fitting
         with pytest.raises(UnsupportedError):

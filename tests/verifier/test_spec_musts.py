@@ -6,7 +6,7 @@ one defect under test, so the test fails if that single check is removed.
 
 import pytest
 
-from factory import NOW, PERKS, STATUS_URI, kb_jwt, new_key, pem, tamper_segment
+from factory import NOW, CULTURE, STATUS_URI, kb_jwt, new_key, pem, tamper_segment
 from verifier_sdk import Purpose, Verifier
 from verifier_sdk.errors import (
     BadSignatureError,
@@ -22,7 +22,7 @@ from verifier_sdk.format import jws
 from verifier_sdk.format.sdjwt import Disclosure, digest
 from verifier_sdk.format.strict import b64url_encode
 
-ANY = Purpose("any", claims={"a", "b", "c", "nested", "items", *PERKS})
+ANY = Purpose("any", claims={"a", "b", "c", "nested", "items", *CULTURE})
 
 
 def verify(city, card, purpose=ANY, **kwargs):
@@ -38,7 +38,7 @@ def disclosure(name, value, salt="c2FsdHNhbHRzYWx0"):
 
 def unsigned(city, alg):
     header = b64url_encode(f'{{"alg":"{alg}","typ":"dc+sd-jwt","kid":"k1"}}'.encode())
-    payload = b64url_encode(jws.json_dumps(city.base_payload(**PERKS)))
+    payload = b64url_encode(jws.json_dumps(city.base_payload(**CULTURE)))
     return header, payload
 
 
@@ -63,7 +63,7 @@ def test_header_alg_must_match_the_trusted_key(city):
     from cryptography.hazmat.primitives.asymmetric import ec
 
     p384 = ec.generate_private_key(ec.SECP384R1())
-    card = city.raw(city.base_payload(**PERKS), signing_key=p384, alg="ES384")
+    card = city.raw(city.base_payload(**CULTURE), signing_key=p384, alg="ES384")
     with pytest.raises(BadSignatureError):
         verify(city, card)
 
@@ -128,7 +128,7 @@ def test_object_disclosure_referenced_from_array(city):
 
 def test_disclosure_overriding_plain_claim(city):
     d = disclosure("museum_tier", "platinum")
-    card = city.raw(city.base_payload(**PERKS, _sd=[digest(d)]), [d])
+    card = city.raw(city.base_payload(**CULTURE, _sd=[digest(d)]), [d])
     with pytest.raises(DisclosureInvalidError):
         verify(city, card)
 
@@ -152,7 +152,7 @@ def test_sd_jwt_vc_claims_never_disclosable(city, name):
     with pytest.raises((DisclosureInvalidError, MalformedError, UntrustedIssuerError)):
         verify(city, card)
     # Also present in plain text, with a sound value: now the disclosure alone is the problem.
-    plain = {"iss": city.issuer, "exp": NOW + 10**6, "vct": "urn:cityid:perks:1", "nbf": NOW - 10,
+    plain = {"iss": city.issuer, "exp": NOW + 10**6, "vct": "urn:cityid:culture:1", "nbf": NOW - 10,
              "cnf": {"jwk": jws.public_key_to_jwk(new_key().public_key())}, "status": {"status_list": {"idx": 7, "uri": STATUS_URI}}}
     payload[name] = plain[name]
     with pytest.raises(DisclosureInvalidError):
@@ -216,7 +216,7 @@ def test_recursive_disclosures_resolve(city):
 # 9. validity claims: see test_verify.py (expired, not yet valid, exp required, dates typed). ----------
 # 10-11. key binding: policy decides; KB-JWT checks ----------------------------------------------------
 
-KB = Purpose("wallet", claims=set(PERKS), require_key_binding=True)
+KB = Purpose("wallet", claims=set(CULTURE), require_key_binding=True)
 NONCE, AUD = "n-0S6_WzA2Mj", "https://bank.example"
 
 
@@ -300,7 +300,7 @@ def test_key_reference_headers_rejected(city, extra, no_network):
 @pytest.mark.parametrize("kid", ["https://evil.example/key", "../../etc/passwd", "k1/../k1", 7, None])
 def test_kid_is_only_ever_a_lookup(city, kid, no_network):
     city.keys["k2"] = new_key()  # two keys: a missing kid cannot fall back to "the only key"
-    card = city.raw(city.base_payload(**PERKS), header={"kid": kid})
+    card = city.raw(city.base_payload(**CULTURE), header={"kid": kid})
     with pytest.raises(UnknownKeyError):
         verify(city, card)
 

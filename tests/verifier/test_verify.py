@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from factory import NOW, PERKS, PERSON, STATUS_URI, YEAR, Disclosable
+from factory import NOW, CULTURE, PERSON, RX, STATUS_URI, YEAR, Disclosable
 from verifier_sdk import Purpose, StatusList, TrustStore, Verifier, VerifiedCredential, decode_qr, encode_qr
 from verifier_sdk.errors import (
     ExpiredError,
@@ -20,31 +20,33 @@ from verifier_sdk.errors import (
     VerificationError,
 )
 
-ALL_PERKS = Purpose("test", vct="urn:cityid:perks:1", claims=set(PERKS), require_status=True)
+ALL_CULTURE = Purpose("test", vct="urn:cityid:culture:1", claims=set(CULTURE), require_status=True)
 
 
 def test_museum_sees_only_its_claims_from_qr_text(city, no_network):
-    text = encode_qr(city.card("perks"))
+    text = encode_qr(city.card("culture"))
     cred = Verifier(city.trust(), purpose="museum").verify(text, now=NOW)
     assert isinstance(cred, VerifiedCredential)
-    assert dict(cred.claims) == {"museum_tier": "gold", "age_over_65": False}
-    assert cred.vct == "urn:cityid:perks:1" and cred.issuer == city.issuer and cred.status == "valid"
+    assert dict(cred.claims) == CULTURE
+    assert cred.vct == "urn:cityid:culture:1" and cred.issuer == city.issuer and cred.status == "valid"
     assert cred.expires_at == datetime.fromtimestamp(NOW + YEAR, tz=timezone.utc)
 
 
-def test_bank_sees_identity_never_perks(city, no_network):
+def test_bank_sees_identity_never_culture(city, no_network):
     cred = Verifier(city.trust(), purpose="bank").verify(encode_qr(city.card("id")), now=NOW)
     assert dict(cred.claims) == PERSON
 
 
 def test_pharmacy_sees_only_discount(city):
-    cred = Verifier(city.trust(), purpose="pharmacy").verify(city.card("perks"), now=NOW)
-    assert dict(cred.claims) == {"rx_eligible": True}
+    cred = Verifier(city.trust(), purpose="pharmacy").verify(city.card("rx"), now=NOW)
+    assert dict(cred.claims) == RX
+    with pytest.raises(PurposeNotSatisfiedError):  # the museum's face is not the pharmacy's
+        Verifier(city.trust(), purpose="pharmacy").verify(city.card("culture"), now=NOW)
 
 
 def test_claims_a_purpose_may_not_see_never_reach_the_caller(city):
-    # The card carries a name on its perks face: the museum still never sees it.
-    card = city.card("perks", {**PERKS, "given_name": "Amara", "family_name": Disclosable("Okonkwo")})
+    # The card carries a name on its culture face: the museum still never sees it.
+    card = city.card("culture", {**CULTURE, "given_name": "Amara", "family_name": Disclosable("Okonkwo")})
     cred = Verifier(city.trust(), purpose="museum").verify(card, now=NOW)
     assert "given_name" not in cred.claims and "family_name" not in cred.claims
     assert "Amara" not in repr(cred) and "Okonkwo" not in repr(cred)
@@ -52,22 +54,22 @@ def test_claims_a_purpose_may_not_see_never_reach_the_caller(city):
 
 def test_wrong_face_for_the_desk(city):
     with pytest.raises(PurposeNotSatisfiedError):
-        Verifier(city.trust(), purpose="bank").verify(city.card("perks"), now=NOW)
+        Verifier(city.trust(), purpose="bank").verify(city.card("culture"), now=NOW)
     with pytest.raises(PurposeNotSatisfiedError):
         Verifier(city.trust(), purpose="museum").verify(city.card("id"), now=NOW)
 
 
 def test_required_claim_missing(city):
-    card = city.card("perks", {"museum_tier": "gold"})
+    card = city.card("culture", {"museum_tier": "gold"})
     with pytest.raises(PurposeNotSatisfiedError):
         Verifier(city.trust(), purpose="pharmacy").verify(card, now=NOW)
 
 
 def test_raw_sd_jwt_and_qr_give_the_same_result(city):
-    card = city.card("perks", {k: Disclosable(v) for k, v in PERKS.items()})
+    card = city.card("culture", {k: Disclosable(v) for k, v in CULTURE.items()})
     assert decode_qr(encode_qr(card)) == card
-    v = Verifier(city.trust(), purpose=ALL_PERKS)
-    assert v.verify(card, now=NOW).claims == v.verify(encode_qr(card), now=NOW).claims == PERKS
+    v = Verifier(city.trust(), purpose=ALL_CULTURE)
+    assert v.verify(card, now=NOW).claims == v.verify(encode_qr(card), now=NOW).claims == CULTURE
 
 
 @pytest.mark.parametrize("now,error", [(NOW + YEAR, ExpiredError), (NOW + YEAR + 1, ExpiredError)])
@@ -81,9 +83,9 @@ def test_still_valid_one_second_before_expiry(city):
 
 
 def test_expiry_is_required(city):
-    card = city.raw({"iss": city.issuer, "vct": "urn:cityid:perks:1", **PERKS})
+    card = city.raw({"iss": city.issuer, "vct": "urn:cityid:culture:1", **CULTURE})
     with pytest.raises(MalformedError, match="exp"):
-        Verifier(city.trust(), purpose=Purpose("any", claims=PERKS)).verify(card, now=NOW)
+        Verifier(city.trust(), purpose=Purpose("any", claims=CULTURE)).verify(card, now=NOW)
 
 
 @pytest.mark.parametrize("claim", ["nbf", "iat"])
@@ -126,7 +128,7 @@ def test_status_list_missing(city):
 def test_status_required_by_presets(city):
     with pytest.raises(StatusUnavailableError):
         Verifier(city.trust(), purpose="museum").verify(city.card(idx=None), now=NOW)
-    cred = Verifier(city.trust(), purpose=Purpose("lenient", claims=PERKS)).verify(city.card(idx=None), now=NOW)
+    cred = Verifier(city.trust(), purpose=Purpose("lenient", claims=CULTURE)).verify(city.card(idx=None), now=NOW)
     assert cred.status is None
 
 
@@ -135,7 +137,7 @@ def test_status_stale_beyond_the_purpose_limit(city):
     Verifier(trust, purpose="museum").verify(city.card(), now=NOW)  # 7 days allowed
     with pytest.raises(StatusStaleError):
         Verifier(trust, purpose="bank").verify(city.card("id"), now=NOW)  # 2 days allowed
-    strict = Purpose("strict", vct="urn:cityid:perks:1", claims={"museum_tier"}, max_status_age=timedelta(hours=1))
+    strict = Purpose("strict", vct="urn:cityid:culture:1", claims={"museum_tier"}, max_status_age=timedelta(hours=1))
     with pytest.raises(StatusStaleError):
         Verifier(trust, purpose=strict).verify(city.card(), now=NOW)
 
@@ -187,7 +189,7 @@ def test_now_accepts_datetime_and_default(city):
     v.verify(city.card(), now=datetime.fromtimestamp(NOW, tz=timezone.utc))
     city2_card = city.card(exp=10**10)
     # With the real clock, the status token (iat in the fixed past) is stale for a strict purpose only.
-    Verifier(city.trust(iat=NOW), purpose=Purpose("x", claims=PERKS, max_status_age=timedelta(days=36500))).verify(city2_card)
+    Verifier(city.trust(iat=NOW), purpose=Purpose("x", claims=CULTURE, max_status_age=timedelta(days=36500))).verify(city2_card)
 
 
 @pytest.mark.parametrize("value", [None, 42, b"bytes", ["list"]])
@@ -209,3 +211,39 @@ def test_every_failure_is_a_verification_error_with_a_stable_code(city):
     for cls in ALL_ERRORS:
         err = cls()
         assert isinstance(err, VerificationError) and err.code and err.message and err.advice
+
+
+# -- age predicates carried as dates (format v2 culture faces) -------------------------------------
+
+
+def test_age_from_date_is_a_plain_boolean_at_now(city):
+    card = city.card("culture", {"age_over_18": True, "age_over_65_from": "2027-04-01", "museum_tier": "gold"})
+    april = datetime(2027, 4, 1, tzinfo=timezone.utc).timestamp()
+    trust = TrustStore.from_jwks(city.jwks(), issuer=city.issuer, status_lists={STATUS_URI: city.status})  # never stale
+    for now, expected in ((april - 86400, False), (april - 1, False), (april, True), (april + 86400, True)):
+        cred = Verifier(trust, purpose="museum").verify(card, now=now)
+        assert cred.claims["age_over_65"] is expected and "age_over_65_from" not in cred.claims
+
+
+@pytest.mark.parametrize("value", ["2027-4-01", "2027-02-30", 20270401, None, True, "soon", "2027-04-01T00:00"])
+def test_age_from_that_is_not_a_date_is_malformed(city, value):
+    card = city.card("culture", {"age_over_65_from": value, "museum_tier": "gold"})
+    with pytest.raises(MalformedError):
+        Verifier(city.trust(), purpose="museum").verify(card, now=NOW)
+
+
+def test_age_predicate_and_its_date_together_are_malformed(city):
+    card = city.card("culture", {"age_over_65": False, "age_over_65_from": "2027-04-01"})
+    with pytest.raises(MalformedError, match="both"):
+        Verifier(city.trust(), purpose="museum").verify(card, now=NOW)
+
+
+def test_library_sees_only_names_and_a_single_name_is_enough(city):
+    cred = Verifier(city.trust(), purpose="library").verify(encode_qr(city.card("id")), now=NOW)
+    assert dict(cred.claims) == {"given_name": PERSON["given_name"], "family_name": PERSON["family_name"]}
+    single = city.card("id", {"given_name": "Aroha", "birthdate": "1972-05-17", "card_number": "100000000008"})
+    assert dict(Verifier(city.trust(), purpose="library").verify(single, now=NOW).claims) == {"given_name": "Aroha"}
+    assert Verifier(city.trust(), purpose="bank").verify(single, now=NOW).claims["given_name"] == "Aroha"
+    nameless = city.card("id", {"birthdate": "1972-05-17", "card_number": "100000000008"})
+    with pytest.raises(PurposeNotSatisfiedError):
+        Verifier(city.trust(), purpose="library").verify(nameless, now=NOW)

@@ -15,6 +15,7 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _INVALID = 0xFF
 # ASCII code -> digit value (0..44), or _INVALID for characters outside the alphabet.
 _DIGITS = bytes(ALPHABET.index(chr(i)) if chr(i) in ALPHABET else _INVALID for i in range(256))
+_LOW_LANES: dict[int, int] = {}  # triples -> mask of each lane's low byte
 
 
 def b45encode(data: bytes) -> str:
@@ -43,7 +44,9 @@ def b45decode(text: str, what: str = "QR data") -> bytes:
     # All triples at once: one big integer with a 3-byte lane per triple (values < 2**17, no carries).
     size = 3 * triples
     lanes = int.from_bytes(digits[:size], "big")
-    low = int.from_bytes(b"\0\0\xff" * triples, "big")
+    low = _LOW_LANES.get(triples)
+    if low is None:
+        low = _LOW_LANES[triples] = int.from_bytes(b"\0\0\xff" * triples, "big")  # at most 1432 sizes
     values = ((lanes >> 16) & low) + 45 * ((lanes >> 8) & low) + 2025 * (lanes & low)
     packed = values.to_bytes(size, "big")
     if packed[0::3].count(0) != triples:
