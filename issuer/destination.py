@@ -71,10 +71,11 @@ def check_destination(city_dir: Path, out_dir: Path, identity: Callable[[], str]
 def _is_our_leftover(folder: Path, identity: str) -> bool:
     if folder.is_symlink() or not folder.is_dir():
         return False
-    if (folder / MARKER).exists():
+    marker = folder / MARKER
+    if marker.exists() and marker.stat().st_size:
         return _is_ours(folder, identity)
-    # A publish killed while deleting the swapped-out old copy may have removed the marker first.
-    return all(p.is_dir() or p.suffix in _PUBLICATION_SUFFIXES for p in folder.rglob("*"))
+    # Killed before its marker was written (an empty marker), or while deleting the swapped-out old copy.
+    return all(p == marker or p.is_dir() or p.suffix in _PUBLICATION_SUFFIXES for p in folder.rglob("*"))
 
 
 def sweep_temporaries(target: Path, identity: str, prefix: str) -> None:

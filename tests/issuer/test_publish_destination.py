@@ -86,11 +86,12 @@ def test_leftovers_of_a_killed_publish_are_swept_but_only_ours(city_dir, tmp_pat
     with Issuer.open(city_dir) as city:
         city.publish(tmp_path / "pub", now=NOW)
         marker = (tmp_path / "pub" / ".cityid-publication").read_bytes()
-        ours, empty, foreign = (tmp_path / f".pub.publishing-{n}" for n in ("a1", "b2", "c3"))
-        for folder in (ours, empty, foreign):
+        ours, empty, foreign, unmarked = (tmp_path / f".pub.publishing-{n}" for n in ("a1", "b2", "c3", "d4"))
+        for folder in (ours, empty, foreign, unmarked):
             folder.mkdir()
         (ours / ".cityid-publication").write_bytes(marker)
         (ours / "status").mkdir()
+        (unmarked / ".cityid-publication").write_bytes(b"")  # killed between creating the marker and writing it
         (foreign / "notes.txt").write_text("someone else's")
         city.publish(tmp_path / "pub", now=NOW)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".pub.publishing-c3", "city", "city-root", "pub"]  # city-root: the demo root key, beside the city
