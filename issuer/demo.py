@@ -61,9 +61,14 @@ def run_demo(demo_dir: Path, now: datetime | None = None) -> int:
         people = demo_dir / "demo-people.jsonl"
         photos = demo_dir / "demo-photos"  # the enrolment office's files: the batch only reads them
         photos.mkdir()
-        rows = [{**p, "photo": str(sample_portrait(photos / f"{i}.jpg", i))} for i, p in enumerate(SAMPLE_PEOPLE)]
+        # Photo paths are relative to the input file, as an office's export would have them.
+        rows = [{**p, "photo": sample_portrait(photos / f"{i}.jpg", i).relative_to(demo_dir).as_posix()}
+                for i, p in enumerate(SAMPLE_PEOPLE)]
         people.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in rows), "utf-8")
         report = city.issue_batch(people, cards_dir, now=now, workers=2, progress=False)
+        if not report.ok:  # the sample data is ours: a failed row is a bug, said plainly
+            reasons = "; ".join(f"line {line}: {reason}" for line, reason in report.failed)
+            raise IssuerError(f"the demo's sample cards could not be issued ({reasons})", "please report this")
         numbers = sorted(p.name for p in cards_dir.iterdir() if p.is_dir())
         # An expired card: issued long ago, so its exp is in the past.
         expired = city.issue_card(EXPIRED_PERSON, now=now - timedelta(days=city.config.validity_days + 30), out_dir=cards_dir)

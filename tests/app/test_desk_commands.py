@@ -112,7 +112,9 @@ def test_demo_prints_commands_that_work_as_shown(tmp_path):
     """Measured: the printed 'cityid-verify ...' failed until the virtual environment was activated."""
     bare_path = {**os.environ, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
     bare_path.pop("VIRTUAL_ENV", None)
-    demo = subprocess.run([sys.executable, "-m", "issuer.cli", "demo", str(tmp_path / "demo-city")], cwd=REPO, env=bare_path,
+    # A relative folder, as `./run demo` passes it: the photo paths in the demo's input must still resolve.
+    demo_dir = os.path.relpath(tmp_path / "demo-city", REPO)
+    demo = subprocess.run([sys.executable, "-m", "issuer.cli", "demo", demo_dir], cwd=REPO, env=bare_path,
                           capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
     lines = [line.strip() for line in demo.stdout.splitlines()]
