@@ -46,7 +46,7 @@ def check_status_list(token: StatusListToken, max_age: timedelta, now: float, sk
     """Raise when a verified status list cannot vouch for a card at ``now``."""
     if token.iat > now + skew:
         raise TrustNotYetValidError("the revocation data is dated in the future; check this computer's clock (date and time)")
-    if token.expired(now):
+    if token.exp is not None and now >= token.exp:
         raise StatusStaleError("the revocation data has expired; sync the trust data")
     if now - token.iat > max_age.total_seconds():
         hours = max_age.total_seconds() / 3600

@@ -31,8 +31,8 @@ from .errors import (
 )
 from .format import jws
 from .format.qr import QRParts, unpack
-from .format.sdjwt import SDJWT, resolve
-from .format.statuslist import StatusList, StatusListToken
+from .format.sdjwt import SDJWT, is_flat_plain, resolve
+from .format.statuslist import StatusListToken
 from .format.strict import is_numeric_date, json_object
 from .freshness import check_bundle, check_status_list
 from .keybinding import verify_key_binding
@@ -48,16 +48,16 @@ QR_PREFIX = "CID"
 MAX_INPUT_CHARS = 64 * 1024
 _STATUS_ERRORS = {1: RevokedError, 2: SuspendedError}
 # Cards share a handful of headers (one per kid): each is parsed once, once a signature vouched for it.
-_HEADERS: dict[bytes, tuple[Mapping[str, Any], bytes]] = {}
+_HEADERS: dict[bytes, tuple[Mapping[str, Any], bytes, str]] = {}  # raw -> (header, base64url, alg it passed with)
 _HEADERS_MAX = 32
 _EXPIRIES: dict[float, datetime] = {}
-_AGE_FROM = re.compile(r"(age_over_[0-9]{1,3})_from")
-#: Every name _AGE_FROM matches (a set lookup per claim is cheaper than a regex on every card).
+#: Every ``age_over_NN_from`` name (a set lookup per claim is cheaper than a regex on every card).
 _AGE_FROM_NAMES = frozenset(f"age_over_{n:0{width}d}_from" for width in (1, 2, 3) for n in range(10**width))
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DAY_STARTS: dict[str, float] = {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class VerifiedCredential:
     """A card face that passed every check.  ``claims`` holds only what the purpose may see."""
 
@@ -69,6 +69,13 @@ class VerifiedCredential:
     purpose: str
     key_bound: bool = False
     labels: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __init__(self, claims: Mapping[str, Any], vct: str, issuer: str, expires_at: datetime, status: str | None,
+                 purpose: str, key_bound: bool = False, labels: Mapping[str, str] | None = None) -> None:
+        # One store, not a frozen dataclass's eight __setattr__ calls: this runs on every card.
+        object.__setattr__(self, "__dict__", {
+            "claims": claims, "vct": vct, "issuer": issuer, "expires_at": expires_at, "status": status,
+            "purpose": purpose, "key_bound": key_bound, "labels": {} if labels is None else labels})
 
     def __repr__(self) -> str:  # claim values stay out of logs and tracebacks
         return f"VerifiedCredential(vct={self.vct!r}, purpose={self.purpose!r}, claims=<{len(self.claims)} hidden>)"
@@ -103,10 +110,12 @@ class Verifier:
             raise UntrustedIssuerError("this card was not issued by the city this verifier trusts")
         check_bundle(self.trust, now_ts, self._skew)  # expired or future-dated trust data vouches for no card
         key, refusal = self._issuing_key(unverified_header.get("kid"), unverified_payload, now_ts)
-        jws.check_header(unverified_header, key.alg, CREDENTIAL_TYPES, "credential")
+        if scanned.checked_alg != key.alg:  # a header the city signed passes again for the same algorithm
+            jws.check_header(unverified_header, key.alg, CREDENTIAL_TYPES, "credential")
         if scanned.qr is not None:
             jws.verify_raw_signature(scanned.signing_input, scanned.qr.signature, key.alg, key.public_key, "credential")
-            _remember_header(scanned.qr.header, scanned.header, scanned.signing_input)
+            if scanned.checked_alg is None:
+                _remember_header(scanned.qr.header, scanned.header, scanned.signing_input, key.alg)
         else:
             jws.verify_signature(scanned.sd_jwt.jws, key.alg, key.public_key, "credential")
         payload = unverified_payload  # signature checked: from here on it is the city's word
@@ -119,7 +128,7 @@ class Verifier:
         if not isinstance(vct, str) or not vct:
             raise MalformedError("credential has no type (vct)", state=NOT_VALID)
         expires = self._check_validity(payload, now_ts)
-        claims = resolve(payload, scanned.disclosures)
+        claims = payload if scanned.plain else resolve(payload, scanned.disclosures)
         if not _AGE_FROM_NAMES.isdisjoint(claims):
             claims = age_predicates_at(claims, now_ts)
         status = self._check_status(claims.get("status"), now_ts)
@@ -176,15 +185,16 @@ class Verifier:
         exp = payload.get("exp")
         if exp is None:
             raise MalformedError("credential has no expiry date (exp)", state=NOT_VALID)
-        for name in ("exp", "nbf", "iat"):
+        dated = "nbf" in payload or "iat" in payload  # printed cards carry neither
+        for name in ("exp", "nbf", "iat") if dated or type(exp) is not int else ():
             if name in payload and not is_numeric_date(payload[name]):
                 raise MalformedError(f"credential claim {name} is not a date", state=NOT_VALID)
         if now >= exp:
             raise ExpiredError(f"the card expired on {to_datetime(exp):%Y-%m-%d}", expired_on=f"{to_datetime(exp):%Y-%m-%d}")
-        if payload.get("nbf", now) > now + self._skew:
+        if dated and payload.get("nbf", now) > now + self._skew:
             raise NotYetValidError(f"the card is valid only from {to_datetime(payload['nbf']):%Y-%m-%d %H:%M} UTC",
                                    valid_from=f"{to_datetime(payload['nbf']):%Y-%m-%d %H:%M} UTC")
-        if payload.get("iat", now) > now + self._skew:
+        if dated and payload.get("iat", now) > now + self._skew:
             raise NotYetValidError("the card claims to be issued in the future; check this computer's clock")
         expires = _EXPIRIES.get(exp)
         if expires is None:  # all cards issued on one day share exp: convert each once
@@ -202,13 +212,17 @@ class Verifier:
         if not isinstance(reference, dict):
             raise MalformedError("credential status must name a status list", state=NOT_VALID)
         idx, uri = reference.get("idx"), reference.get("uri")
-        if not isinstance(idx, int) or isinstance(idx, bool) or not isinstance(uri, str):
-            raise MalformedError("credential status needs an integer idx and a uri", state=NOT_VALID)
+        if type(idx) is not int or type(uri) is not str:  # type() first: the common case in two checks
+            if not isinstance(idx, int) or isinstance(idx, bool) or not isinstance(uri, str):
+                raise MalformedError("credential status needs an integer idx and a uri", state=NOT_VALID)
         entry = self.trust.status_list(uri)
         if isinstance(entry, StatusListToken):
             check_status_list(entry, self.purpose.max_status_age, now, self._skew)
             entry = entry.status_list
-        value = _lookup(entry, idx)
+        try:
+            value = entry[idx]
+        except IndexError:
+            raise StatusUnavailableError("the card's status index is outside the revocation list") from None
         if value in _STATUS_ERRORS:
             raise _STATUS_ERRORS[value]()
         if value != 0:
@@ -223,22 +237,28 @@ def age_predicates_at(claims: Mapping[str, Any], now: float) -> dict[str, Any]:
     carried as the date it starts to hold; callers see plain booleans, never the date.
     """
     out = dict(claims)
-    for name, value in claims.items():
-        match = _AGE_FROM.fullmatch(name)
-        if match is None:
-            continue
-        predicate = match.group(1)
+    for name in sorted(_AGE_FROM_NAMES.intersection(claims)):
+        predicate = name[: -len("_from")]
         if predicate in claims:
             raise MalformedError(f"credential carries both {predicate} and {name}")
+        del out[name]
+        out[predicate] = now >= _day_start(claims[name], name)
+    return out
+
+
+def _day_start(value: Any, name: str) -> float:
+    """Epoch seconds of 00:00 UTC on a ``YYYY-MM-DD`` claim value."""
+    starts = _DAY_STARTS.get(value) if type(value) is str else None
+    if starts is None:
         if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
             raise MalformedError(f"credential claim {name} is not a date (YYYY-MM-DD)")
         try:
             starts = datetime.fromisoformat(value + "T00:00:00+00:00").timestamp()
         except ValueError:
             raise MalformedError(f"credential claim {name} is not a real date") from None
-        del out[name]
-        out[predicate] = now >= starts
-    return out
+        if len(_DAY_STARTS) < 4096:  # the first days of months: a few hundred values in all
+            _DAY_STARTS[value] = starts
+    return starts
 
 
 def _check_unused_kb_jwt(kb_jwt: str) -> None:
@@ -258,6 +278,8 @@ class _Scanned(NamedTuple):
     signing_input: bytes | None  # from QR text (the JSON came straight out of the packing)
     qr: QRParts | None
     sd_jwt: SDJWT | None  # from a compact SD-JWT
+    plain: bool = False  # nothing to resolve: the payload is already the claims
+    checked_alg: str | None = None  # a header seen before on a card the city signed: the algorithm it passed with
 
 
 def _read(text: str, check_unused_kb_jwt: bool) -> _Scanned:
@@ -279,11 +301,16 @@ def _read(text: str, check_unused_kb_jwt: bool) -> _Scanned:
         _check_unused_kb_jwt(qr.kb_jwt)
     known = _HEADERS.get(qr.header)
     if known is None:
-        known = (json_object(qr.header, "credential header"), _b64url(qr.header))
-    header, header_b64 = known
-    payload = json_object(qr.payload, "credential payload")
+        known = (json_object(qr.header, "credential header"), _b64url(qr.header), None)
+    header, header_b64, checked_alg = known
+    plain = False
+    if qr.frame is None:
+        payload = json_object(qr.payload, "credential payload")
+    else:  # the frame holds nothing to resolve; without disclosures, plain members after it make the claims
+        payload, members = qr.frame.parsed()
+        plain = not qr.disclosures and is_flat_plain(members)
     signing_input = header_b64 + b"." + _b64url(qr.payload)
-    return _Scanned(header, payload, qr.disclosures, signing_input, qr, None)
+    return _Scanned(header, payload, qr.disclosures, signing_input, qr, None, plain, checked_alg)
 
 
 def _b64url(data: bytes) -> bytes:
@@ -293,14 +320,9 @@ def _b64url(data: bytes) -> bytes:
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _remember_header(raw: bytes, header: Mapping[str, Any], signing_input: bytes) -> None:
-    """Keep a header the city has signed (so junk cannot fill the cache), read-only, with its base64url."""
+def _remember_header(raw: bytes, header: Mapping[str, Any], signing_input: bytes, alg: str) -> None:
+    """Keep a header the city has signed (so junk cannot fill the cache), read-only, with its base64url
+    and the algorithm it passed the header checks with."""
     if raw not in _HEADERS and len(_HEADERS) < _HEADERS_MAX:
-        _HEADERS[raw] = (MappingProxyType(dict(header)), signing_input[: signing_input.index(b".")])
+        _HEADERS[raw] = (MappingProxyType(dict(header)), signing_input[: signing_input.index(b".")], alg)
 
-
-def _lookup(status_list: StatusList, idx: int) -> int:
-    try:
-        return status_list[idx]
-    except IndexError:
-        raise StatusUnavailableError("the card's status index is outside the revocation list") from None

@@ -99,7 +99,7 @@ def test_only_the_canonical_payload_record_is_accepted(flags):
 def test_face_layout_round_trips_every_frame(change):
     payload = change(json_dumps(CYRILLIC))
     numbers, text = face_layout.pack(payload)
-    assert face_layout.frame(*face_layout.read_numbers(numbers)[:2], text) == payload
+    assert face_layout.read_frame(*face_layout.read_numbers(numbers)[:2], text).payload == payload
 
 
 @pytest.mark.parametrize(("numbers", "text"), [
@@ -115,7 +115,7 @@ def test_face_layout_refuses_every_other_form(numbers, text):
     with pytest.raises(MalformedError):
         exp_code, idx, end = face_layout.read_numbers(numbers)
         assert end == len(numbers)
-        face_layout.frame(exp_code, idx, text)
+        face_layout.read_frame(exp_code, idx, text)
 
 
 def test_spare_bits_of_the_last_byte_must_be_zero():

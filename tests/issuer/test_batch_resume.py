@@ -221,13 +221,13 @@ def test_progress_counts_data_rows_not_the_header(demo_city, tmp_path, capsys):
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(tmp_path):
     city, out = tmp_path / "city", tmp_path / "out"
     assert cli("init", str(city), "--insecure-demo").returncode == 0
-    path = write_csv(tmp_path / "p.csv", residents(200))
+    path = write_csv(tmp_path / "p.csv", residents(600))  # seconds of work: Ctrl-C lands mid-batch even on a busy machine
     cmd = [sys.executable, "-m", "issuer.cli", "issue", str(city), "--input", str(path), "--out", str(out),
            "--workers", "2"]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not out.exists() or len(list(out.iterdir())) < 30):
+    while time.monotonic() < deadline and (not out.exists() or len(list(out.iterdir())) < 10):
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
     _, err = proc.communicate(timeout=60)
@@ -238,9 +238,9 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(tmp_path):
     rerun = cli("issue", str(city), "--input", str(path), "--out", str(out))
     assert rerun.returncode == 0, rerun.stderr
     assert "Batch complete" in rerun.stdout
-    assert len([p for p in out.iterdir() if not p.name.startswith(".")]) == 200
+    assert len([p for p in out.iterdir() if not p.name.startswith(".")]) == 600
     with Issuer.open(city) as opened:
-        assert opened.registry.card_count() == 200
+        assert opened.registry.card_count() == 600
 
 
 def test_close_batch_refuses_unprinted_reservations_unless_told_to_revoke_them(demo_city, tmp_path):

@@ -10,9 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from factory import NOW, CULTURE, PERSON, STATUS_URI, YEAR, Disclosable, kb_jwt, new_key
-from verifier_sdk import Purpose, Verifier, decode_qr, encode_qr
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from verifier_sdk import Purpose, TrustStore, Verifier, decode_qr, encode_qr
 from verifier_sdk.errors import VerificationError
 from verifier_sdk.format import jws
+from verifier_sdk.format.statuslist import StatusList
 from verifier_sdk.format.strict import b64url_encode
 
 EVERYTHING = Purpose("everything", vct=None, claims=set(CULTURE) | set(PERSON))
@@ -101,12 +104,34 @@ BAD_PAYLOADS = [
     culture_payload(iss="https://evil.example"),
     culture_payload()[:-1],
     culture_payload() + b" ",
+    # The face layout reads the frame's values without parsing it: the members after it must still be refused
+    # where the JSON would be, duplicates of a frame name included.
+    culture_payload()[:-1] + b',"iss":"https://id.example.gov"}',
+    culture_payload()[:-1] + b',"status":{"status_list":{"idx":7,"uri":"' + STATUS_URI.encode() + b'"}}}',
+    culture_payload()[:-1] + b',"museum_tier":"student"}',
+    culture_payload()[:-1] + b',"x":}',
+    culture_payload()[:-1] + b',"x":"\xff"}',
+    culture_payload().replace(b"urn:cityid:culture:1", b"urn:cityid:\xff"),
+    culture_payload()[:-1] + b',"x":{"_sd":["abc"]}}',
 ]
 
 
 @pytest.mark.parametrize("payload", BAD_PAYLOADS)
 def test_odd_payloads(city, payload):
     assert_same(Verifier(city.trust(), purpose="museum"), signed(city, HEADER, payload))
+
+
+def test_a_header_seen_before_is_checked_again_against_another_key(city):
+    """Headers of cards the city signed are remembered, with the algorithm they passed with; a trust store whose
+    key has another algorithm must still refuse the header, with the header's error, not the signature's."""
+    card = signed(city, HEADER, culture_payload())
+    Verifier(city.trust(), purpose="museum").verify(encode_qr(card), now=NOW)  # the header is now remembered
+    other = jws.public_key_to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key())
+    trust = TrustStore.from_jwks([{**other, "kid": "k1", "alg": "ES384"}], issuer="https://id.example.gov",
+                                 status_lists={STATUS_URI: StatusList.empty(64)})
+    verifier = Verifier(trust, purpose="museum")
+    assert outcome(verifier, encode_qr(card)) == outcome(verifier, card)
+    assert outcome(verifier, encode_qr(card))[2] == "Credential: signed with ES256, but the trusted key is ES384."
 
 
 @pytest.mark.parametrize("signature", [b"", b"\x00" * 64, b"\x01" * 63, b"\x01" * 65, b"\xff" * 64])

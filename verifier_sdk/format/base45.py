@@ -51,12 +51,11 @@ def b45decode(text: str, what: str = "QR data") -> bytes:
     packed = values.to_bytes(size, "big")
     if packed[0::3].count(0) != triples:
         raise MalformedError(f"{what}: base45 group out of range")
-    out = bytearray(2 * triples + (rest == 2))
-    out[0 : 2 * triples : 2] = packed[1::3]
-    out[1 : 2 * triples : 2] = packed[2::3]
+    out = bytearray(packed)
+    del out[0::3]  # each lane is a zero byte, then the pair: drop the zeros
     if rest == 2:
         value = digits[-2] + 45 * digits[-1]
         if value > 255:
             raise MalformedError(f"{what}: base45 group out of range")
-        out[-1] = value
+        out.append(value)
     return bytes(out)

@@ -12,23 +12,28 @@ so version 2 packs such a payload as its values alone::
 
 Strings must hold no quote, backslash or control character, numbers must be plain
 decimals; anything else is not packed.  Like :mod:`.compact_text` it is a bijection:
-:func:`frame` refuses every form :func:`pack` would not write, so a card has one text.
+:func:`read_frame` refuses every form :func:`pack` would not write, so a card has one text.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any, NamedTuple
 
 from ..errors import MalformedError
 from . import varint
+from .strict import json_object
 
 _STRING = rb'([^"\\\x00-\x1f]*)'
 _NUMBER = rb"(0|[1-9][0-9]{0,17})"
 _FRAME = re.compile(rb'\{"iss":"' + _STRING + rb'","vct":"' + _STRING + rb'","exp":' + _NUMBER
                     + rb',"status":\{"status_list":\{"idx":' + _NUMBER + rb',"uri":"' + _STRING
                     + rb'"\}\}(?:,(.+))?\}', re.S)
-_BAD_STRING = re.compile(rb'[\\\x00-\x1f]')
+# The text's three strings (ISS, VCT, URI with its optional relative mark) in one match.
+_TEXT = re.compile(_STRING + rb'"' + _STRING + rb'"(\x01?)' + _STRING + rb'"')
 _RELATIVE = b"\x01"
+_FRAME_NAMES = frozenset({"iss", "vct", "exp", "status"})
+_WHAT = "credential payload"
 _DAY = 86400
 _MAX_NUMBER = 10**18
 
@@ -48,26 +53,55 @@ def pack(payload: bytes) -> tuple[bytes, bytes] | None:
 
 def read_numbers(record: bytes) -> tuple[int, int, int]:
     """``(exp code, idx, where the text starts)`` of a packed payload record."""
-    exp_code, pos = _read_varint(record, 0)
-    idx, pos = _read_varint(record, pos)
+    if len(record) > 6:  # most cards: both numbers take three bytes (exp codes of this century, large lists)
+        a, b, c, d, e, f = record[:6]
+        if 0 < c < 0x80 and 0 < f < 0x80 and a & b & d & e & 0x80:
+            return (a & 0x7F) | (b & 0x7F) << 7 | c << 14, (d & 0x7F) | (e & 0x7F) << 7 | f << 14, 6
+    exp_code, pos = varint.read(record, 0, 9, "face layout number")
+    idx, pos = varint.read(record, pos, 9, "face layout number")
     return exp_code, idx, pos
 
 
-def frame(exp_code: int, idx: int, text: bytes) -> bytes:
-    """The exact payload; MalformedError for any form :func:`pack` would not write."""
-    first = text.find(b'"')
-    second = text.find(b'"', first + 1)
-    third = text.find(b'"', second + 1)
-    if third < 0 or first < 0 or second < 0:
-        raise MalformedError("QR data: face layout text incomplete")
-    iss, vct, uri = text[:first], text[first + 1 : second], text[second + 1 : third]
-    relative = uri.startswith(_RELATIVE)
-    if _BAD_STRING.search(text, 0, second + 1) or _BAD_STRING.search(text, second + 1 + relative, third):
+class Frame(NamedTuple):
+    """A packed payload read back: the exact bytes the city signed, and the frame's values."""
+
+    payload: bytes
+    iss: bytes
+    vct: bytes
+    exp: int
+    idx: int
+    uri: bytes
+    claims: bytes  # the members after the frame, as JSON text ("" when there are none)
+
+    def parsed(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(payload, the members after the frame)``: the payload as ``json_object(self.payload)`` returns
+        (and refuses) it, without parsing the frame a second time."""
+        try:  # frame strings hold no quote, backslash or control character: as JSON strings they are their text
+            obj: dict[str, Any] = {"iss": self.iss.decode("utf-8"), "vct": self.vct.decode("utf-8"), "exp": self.exp,
+                                   "status": {"status_list": {"idx": self.idx, "uri": self.uri.decode("utf-8")}}}
+        except UnicodeDecodeError:
+            raise MalformedError(f"{_WHAT}: not valid UTF-8 JSON") from None
+        if not self.claims:
+            return obj, {}
+        claims = json_object(b"{" + self.claims + b"}", _WHAT)
+        if not _FRAME_NAMES.isdisjoint(claims):
+            raise MalformedError(f"{_WHAT}: duplicate key")
+        obj.update(claims)
+        return obj, claims
+
+
+def read_frame(exp_code: int, idx: int, text: bytes) -> Frame:
+    """The exact payload and its values; MalformedError for any form :func:`pack` would not write."""
+    strings = _TEXT.match(text)
+    if strings is None:
+        if text.count(b'"') < 3:
+            raise MalformedError("QR data: face layout text incomplete")
         raise MalformedError("QR data: face layout string holds a character it may not")
+    iss, vct, relative, uri = strings.groups()
     if relative:
         if not iss:
             raise MalformedError("QR data: face layout refers to an empty issuer")
-        uri = iss + uri[1:]
+        uri = iss + uri
     elif iss and uri.startswith(iss):
         raise MalformedError("QR data: face layout not in its canonical form")
     if exp_code & 1:
@@ -80,12 +114,8 @@ def frame(exp_code: int, idx: int, text: bytes) -> bytes:
             raise MalformedError("QR data: face layout expiry not in its canonical form")
     if exp >= _MAX_NUMBER or idx >= _MAX_NUMBER:
         raise MalformedError("QR data: face layout number out of range")
-    claims = text[third + 1 :]
-    return (b'{"iss":"%s","vct":"%s","exp":%d,"status":{"status_list":{"idx":%d,"uri":"%s"}}%s}'
-            % (iss, vct, exp, idx, uri, b"," + claims if claims else b""))
+    claims = text[strings.end() :]
+    payload = (b'{"iss":"%s","vct":"%s","exp":%d,"status":{"status_list":{"idx":%d,"uri":"%s"}}%s}'
+               % (iss, vct, exp, idx, uri, b"," + claims if claims else b""))
+    return Frame(payload, iss, vct, exp, idx, uri, claims)
 
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    if pos + 2 < len(data) and data[pos + 2] < 0x80 and data[pos] & data[pos + 1] & 0x80 and data[pos + 2]:
-        return (data[pos] & 0x7F) | (data[pos + 1] & 0x7F) << 7 | data[pos + 2] << 14, pos + 3  # most numbers
-    return varint.read(data, pos, 9, "face layout number")

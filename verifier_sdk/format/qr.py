@@ -87,6 +87,7 @@ class QRParts(NamedTuple):
     signature: bytes
     disclosures: tuple[str, ...]  # base64url text, as digests are computed over it
     kb_jwt: str | None
+    frame: face_layout.Frame | None = None  # a v2 payload in face layout: its values, already read
 
     @property
     def signing_input(self) -> bytes:
@@ -143,12 +144,13 @@ def _unpack(packing: bytes, version: int) -> QRParts:
     needed = 4 if kb_signature is not None else 2
     if len(records) < needed:
         raise MalformedError("QR data: parts missing")
+    frame = None
     if version == 2:
-        records[1] = _unpack_payload(records[1], flags)
+        records[1], frame = _unpack_payload(records[1], flags)
     if kb_signature is None:
-        return QRParts(records[0], records[1], signature, tuple(map(b64url_encode, records[2:])), None)
+        return QRParts(records[0], records[1], signature, tuple(map(b64url_encode, records[2:])), None, frame)
     kb_jwt = f"{b64url_encode(records[-2])}.{b64url_encode(records[-1])}.{b64url_encode(kb_signature)}"
-    return QRParts(records[0], records[1], signature, tuple(map(b64url_encode, records[2:-2])), kb_jwt)
+    return QRParts(records[0], records[1], signature, tuple(map(b64url_encode, records[2:-2])), kb_jwt, frame)
 
 
 def _pack_payload(payload: bytes) -> tuple[bytes, int]:
@@ -164,8 +166,8 @@ def _pack_payload(payload: bytes) -> tuple[bytes, int]:
     return numbers + text, flags
 
 
-def _unpack_payload(record: bytes, flags: int) -> bytes:
-    """The exact payload, refusing any record :func:`_pack_payload` would not have written."""
+def _unpack_payload(record: bytes, flags: int) -> tuple[bytes, face_layout.Frame | None]:
+    """The exact payload (and its face layout values), refusing any record :func:`_pack_payload` would not write."""
     text = record
     if flags & _LAYOUT_PAYLOAD:
         exp_code, idx, start = face_layout.read_numbers(record)
@@ -175,10 +177,11 @@ def _unpack_payload(record: bytes, flags: int) -> bytes:
     elif compact_text.pack(text) is not None:
         raise MalformedError("QR data: payload not in its canonical form")
     if flags & _LAYOUT_PAYLOAD:
-        return face_layout.frame(exp_code, idx, text)
+        frame = face_layout.read_frame(exp_code, idx, text)
+        return frame.payload, frame
     if face_layout.pack(text) is not None:
         raise MalformedError("QR data: payload not in its canonical form")
-    return text
+    return text, None
 
 
 def _inflate(data: bytes, dictionary: bytes, canonical: bool) -> bytes:
@@ -217,10 +220,19 @@ def _spare_bits_set(data: bytes, dictionary: bytes, out: bytes) -> bool:
 
 def _split_records(stream: bytes) -> list[bytes]:
     records = []
-    pos = 0
-    while pos < len(stream):
-        record, pos = _read_record(stream, pos)
-        records.append(record)
+    pos, end = 0, len(stream)
+    while pos < end:
+        length = stream[pos]
+        if length < 0x80:  # records are short: their length takes one byte, or two
+            pos += 1
+        elif pos + 1 < end and 0 < stream[pos + 1] < 0x80:
+            length, pos = length & 0x7F | stream[pos + 1] << 7, pos + 2
+        else:
+            length, pos = varint.read(stream, pos, 3, "length")
+        if pos + length > end:
+            raise MalformedError("QR data: a length overruns the data")
+        records.append(stream[pos : pos + length])
+        pos += length
     return records
 
 

@@ -16,6 +16,8 @@ def encode(n: int) -> bytes:
 
 def read(data: bytes, pos: int, max_bytes: int, what: str) -> tuple[int, int]:
     """``(value, position after it)``; MalformedError when truncated, longer than ``max_bytes`` or not minimal."""
+    if pos < len(data) and data[pos] < 0x80:  # one byte: most lengths
+        return data[pos], pos + 1
     value = shift = 0
     while True:
         if pos >= len(data):
