@@ -5,6 +5,8 @@ carrying a 20 KB stand-in photo.  `destroy-all` is timed twice per run: the
 function (destroy every period key, unlink the vault files) and the whole command
 as the card office runs it (`python -m issuer.cli destroy-all --confirm DESTROY`,
 Python start-up included).  Each run restores a fresh copy of the vault and keys.
+The same for an HSM city: 60 period keys in a fresh SoftHSM2 token (made again for
+each run), destroyed with C_DestroyObject after a login with the PIN.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from issuer.config import VaultConfig, default_config, save
 from issuer.periodkeys import PeriodKeys, default_key_store
-from issuer.vault import Vault, VaultRecord, destroy_everything
+from issuer.vault import Vault, VaultRecord, destroy_everything, vault_path
 
 from .report import Family, Row
 from .timing import Stats, measure
@@ -96,4 +98,56 @@ def run(mode: str) -> Family:
                                Stats.of(function).scaled(1e3), "ms", headline=True))
         family.rows.append(Row("destroy-all: the whole command, Python start-up included", Stats.of(command), "s",
                                goal=f"< {GOAL_SECONDS:g} s", met=Stats.of(command).max < GOAL_SECONDS, headline=True))
+        _hsm_destroy_all(family, mode, Path(tmp))
     return family
+
+
+def _hsm_destroy_all(family: Family, mode: str, tmp: Path) -> None:
+    """destroy-all in an HSM city: its period keys are secret keys in the city's token (SoftHSM2 here)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from servers import ServiceMissing, SoftHSM  # noqa: E402  (tests/servers.py: the test fixtures' helpers)
+
+    import pkcs11
+
+    from issuer.hsm import PIN_ENV, Token, parse_uri
+    from issuer.vault_token import TokenPeriodKeys
+
+    try:
+        hsm = SoftHSM(tmp / "softhsm")
+    except ServiceMissing as exc:
+        family.notes.append(f"HSM city not measured: {exc}")
+        return
+    os.environ.update(hsm.env())
+    uri = hsm.init_token("bench-vault")
+    city = tmp / "hsm-city"
+    city.mkdir()
+    save(city, replace(default_config("https://id.example.gov"), key_store=uri, vault=VaultConfig(enabled=True)))
+    env = {**os.environ, "PYTHONPATH": str(REPO), PIN_ENV: hsm.pin}
+    function, command = [], []
+    try:
+        for run_no in range(RUNS[mode]):
+            for kind, times in (("function", function), ("command", command)):
+                keys = TokenPeriodKeys(Token(parse_uri(uri), hsm.pin), owns_session=True)
+                vault = Vault.open(city, keys, "month")
+                vault.put(*(_record(i, i) for i in range(PERIODS)))  # one record, so one key, per month
+                started = time.perf_counter()
+                if kind == "function":
+                    destroyed, _ = destroy_everything(city, keys)
+                else:
+                    vault.close()
+                    done = subprocess.run([sys.executable, "-m", "issuer.cli", "destroy-all", str(city),
+                                           "--confirm", "DESTROY"], capture_output=True, timeout=120, env=env)
+                    assert done.returncode == 0, done.stderr
+                    destroyed = PERIODS
+                times.append(time.perf_counter() - started)
+                if kind == "function":
+                    assert keys.periods() == []
+                    vault.close()
+                assert destroyed == PERIODS and not vault_path(city).exists()
+    finally:
+        pkcs11.unload(hsm.module)  # SoftHSM2 reads its configuration once per load: leave none behind
+    family.rows.append(Row("HSM city: destroy 60 period keys in SoftHSM2 + unlink the vault (function)",
+                           Stats.of(function).scaled(1e3), "ms", headline=True))
+    family.rows.append(Row("HSM city: destroy-all, the whole command (start-up and token login included)",
+                           Stats.of(command), "s", goal=f"< {GOAL_SECONDS:g} s", met=Stats.of(command).max < GOAL_SECONDS,
+                           headline=True))

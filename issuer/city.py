@@ -23,10 +23,11 @@ from .faces import CardParams, card_faces
 from .files import make_private
 from .keys import KeyStore, check_new_passphrase, check_root_key_path, passphrase_from_env
 from .output import artwork, check_printable, write_card_folder
+from .periodkeys import PeriodKeyStore
 from .publish import publish, sign_bundle, signed_bundle
 from .records import RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
-from .vault import Vault, VaultError, check_print_folder, enrolment_record, open_city_vault
+from .vault import Vault, VaultError, check_print_folder, enrolment_record
 
 LOCK_FILE = ".lock"
 
@@ -60,15 +61,39 @@ def _today_and_expiry(config: CityConfig, now: float) -> tuple[date, int]:
     return today, int(end.timestamp()) - 1
 
 
+@contextmanager
+def _city_lock(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise IssuerError("another cityid-issuer process is working on this city",
+                                      "wait for it to finish, then run the command again") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)
+
+
 class Issuer:
     """A city's issuer.  Create with :meth:`init`, reopen with :meth:`open`; use as a context manager."""
 
-    def __init__(self, city_dir: Path, config: CityConfig, keys: KeyStore, registry: Registry) -> None:
+    def __init__(self, city_dir: Path, config: CityConfig, keys: KeyStore, registry: Registry,
+                 period_keys: PeriodKeyStore | None = None) -> None:
         self.dir = Path(city_dir)
         self.config = config
         self.keys = keys
         self.registry = registry
-        self.vault = open_city_vault(self.dir, config.vault, keys.passphrase)
+        self._lock_depth = 0
+        self.vault = None
+        if config.vault.enabled:  # two processes making one period's key at once would each keep their own
+            period_keys = period_keys or stores.open_period_keys(self.dir, config, keys)
+            self.vault = Vault.open(self.dir, period_keys, config.vault.period, new_key_lock=self._exclusive)
 
     # -- lifecycle of the city itself ---------------------------------------------------------
     @classmethod
@@ -103,6 +128,7 @@ class Issuer:
                                         "pass --root-key PATH on a removable drive, outside the city folder")
                 root_key_out = demo_root_key_path(city_dir)
             root_at = check_root_key_path(city_dir, Path(root_key_out))  # before anything is created
+        period_keys = stores.new_city_period_keys(city_dir, cfg, secret_pass)  # checked before any key is made
         city_dir.mkdir(parents=True, exist_ok=True)
         make_private(city_dir)
         keys = stores.create_keys(city_dir, cfg, secret_pass)
@@ -117,7 +143,7 @@ class Issuer:
             registry.add_issuing_key("k1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start))
             registry.add_issuing_key("s1", not_before=start, not_after=lifecycle.planned_not_after(cfg, start), role="status")
         sign_bundle(registry, keys, cfg, city_dir, root, start)
-        return cls(city_dir, cfg, keys, registry)
+        return cls(city_dir, cfg, keys, registry, period_keys)
 
     @classmethod
     def open(cls, city_dir: str | Path, passphrase: str | None = None) -> "Issuer":
@@ -154,29 +180,22 @@ class Issuer:
         """One writer per city: a second issuing process waits briefly, then refuses.
 
         A shared (PostgreSQL) registry orders reservations itself, so issuing takes no lock
-        there, and city-wide changes take the registry's lock across all centres."""
-        if getattr(self.registry, "shared", False):
-            if issuing:
-                yield
-            else:
+        there, and city-wide changes take the registry's lock across all centres.  Within
+        the lock it is taken again at no cost (a batch making its period's vault key)."""
+        shared = getattr(self.registry, "shared", False)
+        if self._lock_depth or (shared and issuing):
+            yield
+            return
+        self._lock_depth += 1
+        try:
+            if shared:
                 with self.registry.exclusive():
                     yield
-            return
-        fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            deadline = time.monotonic() + LOCK_WAIT_SECONDS
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise IssuerError("another cityid-issuer process is working on this city",
-                                          "wait for it to finish, then run the command again") from None
-                    time.sleep(0.2)
-            yield
+            else:
+                with _city_lock(self.dir / LOCK_FILE):
+                    yield
         finally:
-            os.close(fd)
+            self._lock_depth -= 1
 
     # -- issuance ---------------------------------------------------------------------------------
     def _signing_kid(self, now: float) -> str:

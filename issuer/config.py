@@ -17,7 +17,7 @@ from verifier_sdk.format.statuslist import max_entries
 
 from .errors import ConfigError, IssuerError
 from .files import write_atomic
-from .hsm import parse_uri
+from .hsm import is_token_uri, parse_uri
 from .registry_pg import check_url
 
 CONFIG_FILE = "city.json"
@@ -64,8 +64,9 @@ class VaultConfig:
     #: Choose a period no longer than this: a period goes whole, so a shorter retention shreds this month's records.
     retention_days: int | None = None
     period: str = "month"
-    #: Folder of the sealed period keys; "" is ``<city folder>.vault-keys`` beside the city folder (never inside it:
-    #: a backup of the city folder must hold only ciphertext).
+    #: Where the period keys are, never in the city folder (a backup of it must hold only ciphertext).  Key files:
+    #: a folder, "" for ``<city folder>.vault-keys`` beside the city folder.  HSM city: "" for the city's token,
+    #: or the pkcs11: URI of a token of the vault's own (PIN in CITYID_VAULT_PIN).
     key_store: str = ""
 
 
@@ -196,23 +197,32 @@ def validate(config: CityConfig) -> CityConfig:
 
 
 def _check_stores(config: CityConfig) -> None:
+    vault_in_token = is_token_uri(config.vault.key_store)
     try:
         if config.key_store:
             parse_uri(config.key_store)
+        if vault_in_token:
+            parse_uri(config.vault.key_store)
         if config.registry:
             check_url(config.registry)
     except IssuerError as exc:
         raise ConfigError(exc.message, exc.advice) from None
     if config.key_store and config.insecure_demo:
         raise ConfigError("a city with keys in an HSM cannot be an insecure demo", "drop --insecure-demo")
-    if config.key_store and config.vault.enabled:  # period keys are sealed with the passphrase an HSM city lacks
-        raise ConfigError("the records vault cannot yet keep its period keys in an HSM",
-                          "use key files (no --key-store) for a city with a vault")
+    # Period keys are kept like the city's keys: sealed with the passphrase an HSM city lacks, or in a token.
+    if config.key_store and config.vault.key_store and not vault_in_token:
+        raise ConfigError("in a city whose keys are in an HSM the vault's period keys are kept in a token too",
+                          "leave vault.key_store empty (the city's token) or name a token of the vault's own as "
+                          "pkcs11:token=LABEL?module-path=...")
+    if vault_in_token and not config.key_store:
+        raise ConfigError("vault.key_store names a token, but this city's keys are key files",
+                          "leave vault.key_store empty or name a folder outside the city folder")
 
 
 def _validate_vault(vault: VaultConfig) -> None:
     if not isinstance(vault.enabled, bool) or not isinstance(vault.key_store, str):
-        raise ConfigError("vault.enabled must be true or false and vault.key_store a folder path", "fix city.json")
+        raise ConfigError("vault.enabled must be true or false and vault.key_store a folder or a pkcs11: URI",
+                          "fix city.json")
     if vault.period not in VAULT_PERIODS:
         raise ConfigError(f"vault.period must be one of {', '.join(VAULT_PERIODS)}", "fix city.json")
     days = vault.retention_days

@@ -7,6 +7,9 @@ SHA-256 digest, i.e. JWS ES256).  A :class:`TokenKey` stands in for a
 bundles is the same for both key stores.  The registry's hashing key is a private
 data object in the token: readable only after login, never written to disk.
 
+The vault's period keys are HMAC secret keys in a token (see ``vault_token``): made inside it, sensitive,
+never extractable, and usable for CKM_SHA256_HMAC only.
+
 The token is named by an RFC 7512 URI, ``pkcs11:token=LABEL?module-path=/path/to/module.so``
 (``module=`` is accepted as a short form).  The PIN comes from ``CITYID_HSM_PIN`` or a
 prompt, never from the URI or the command line.
@@ -21,7 +24,7 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable
 from urllib.parse import quote, unquote
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +35,7 @@ from .errors import KeyStoreError
 
 PIN_ENV = "CITYID_HSM_PIN"
 ROOT_PIN_ENV = "CITYID_ROOT_PIN"  # the offline root token's PIN, when the root is on a token of its own
+VAULT_PIN_ENV = "CITYID_VAULT_PIN"  # the vault's token's PIN, when its period keys are on a token of its own
 URI_SCHEME = "pkcs11:"
 LABEL_PREFIX = "cityid-"
 REGISTRY_SECRET_LABEL = LABEL_PREFIX + "registry-secret"
@@ -39,6 +43,7 @@ ROOT_LABEL = LABEL_PREFIX + "root"
 ROOT_PUBLIC_LABEL = LABEL_PREFIX + "root-public"  # the root's public half, in the city's token
 _P256_SIZE = 32
 _TOKEN_LOOKUPS = 6
+_HMAC_KEY_BITS = 256
 
 
 @dataclass(frozen=True)
@@ -322,9 +327,92 @@ class Token:
                                 "check that the key store URI names the city's token")
         return bytes(found[self._p.Attribute.VALUE])
 
-    def labels(self) -> Iterator[str]:
-        for obj in self.session.get_objects({self._p.Attribute.CLASS: self._p.ObjectClass.PRIVATE_KEY}):
-            yield obj[self._p.Attribute.LABEL]
+    def labels(self) -> list[str]:
+        """The label of every object in the token (keys, data objects, the vault's period keys)."""
+        return self._read({}, self._p.Attribute.LABEL)
+
+    # HMAC keys (the vault's period keys): made inside the token, and only ever used there.
+    def _listing(self, read: Callable[[], Any]) -> Any:
+        for _ in range(_TOKEN_LOOKUPS):
+            try:
+                return read()
+            except self._p.ObjectHandleInvalid:  # another process destroyed an object while it was listed: again
+                continue
+            except self._p.PKCS11Error as exc:
+                raise KeyStoreError(f"cannot read the HSM's objects ({type(exc).__name__})",
+                                    "check that the token is connected, then run the command again") from None
+        raise KeyStoreError("the HSM's objects kept changing while this process listed them",
+                            "stop the other cityid-issuer processes, then run the command again")
+
+    def _objects(self, template: dict[Any, Any]) -> list[Any]:
+        return self._listing(lambda: list(self.session.get_objects(template)))
+
+    def _read(self, template: dict[Any, Any], attribute: Any) -> list[Any]:
+        """``attribute`` of every object matching ``template``."""
+        return self._listing(lambda: [obj[attribute] for obj in self.session.get_objects(template)])
+
+    def _secret_keys(self, label: str, ident: bytes | None = None) -> list[Any]:
+        p = self._p
+        template = {p.Attribute.CLASS: p.ObjectClass.SECRET_KEY, p.Attribute.LABEL: label}
+        return self._objects(template if ident is None else {**template, p.Attribute.ID: ident})
+
+    def secret_key_labels(self) -> list[str]:
+        return self._read({self._p.Attribute.CLASS: self._p.ObjectClass.SECRET_KEY}, self._p.Attribute.LABEL)
+
+    def secret_key_ids(self, label: str) -> list[bytes]:
+        """The random ids of the secret keys labelled ``label``."""
+        p = self._p
+        return sorted(bytes(i) for i in self._read({p.Attribute.CLASS: p.ObjectClass.SECRET_KEY, p.Attribute.LABEL: label},
+                                                   p.Attribute.ID))
+
+    def new_hmac_key(self, label: str) -> bytes:
+        """A new 256-bit secret made inside the token, good for HMAC-SHA256 only; returns its random id.
+
+        Sensitive and never extractable (no one reads its value), not copyable (no copy outlives its
+        destruction), not modifiable (no one loosens that later), and no derive, encrypt or wrap (no
+        mechanism turns it into something readable).
+        """
+        p = self._p
+        ident = secrets.token_bytes(16)
+        try:
+            self.session.generate_key(p.KeyType.GENERIC_SECRET, _HMAC_KEY_BITS, id=ident, label=label, store=True,
+                                      capabilities=p.MechanismFlag.SIGN,
+                                      template={p.Attribute.PRIVATE: True, p.Attribute.SENSITIVE: True,
+                                                p.Attribute.EXTRACTABLE: False, p.Attribute.COPYABLE: False,
+                                                p.Attribute.MODIFIABLE: False})
+        except p.PKCS11Error as exc:
+            raise KeyStoreError(f"the HSM could not make an HMAC key ({type(exc).__name__})",
+                                "check that the token supports CKM_GENERIC_SECRET_KEY_GEN and CKM_SHA256_HMAC "
+                                "and has room for more objects") from None
+        return ident
+
+    def hmac_sha256(self, label: str, ident: bytes, data: bytes) -> bytes | None:
+        """HMAC-SHA256 of ``data`` computed inside the token under that key; None if the key is gone."""
+        found = self._secret_keys(label, ident)
+        if not found:
+            return None
+        try:
+            return bytes(found[0].sign(data, mechanism=self._p.Mechanism.SHA256_HMAC))
+        except self._p.ObjectHandleInvalid:  # destroyed by another process between the lookup and the use
+            return None
+        except self._p.PKCS11Error as exc:
+            raise KeyStoreError(f"the HSM could not compute an HMAC ({type(exc).__name__})",
+                                "check that the token is connected, then run the command again") from None
+
+    def destroy_secret_keys(self, label: str, ident: bytes | None = None) -> int:
+        """Destroy the secret keys labelled ``label`` (only the one with ``ident``, if given); how many went."""
+        destroyed = 0
+        for obj in self._secret_keys(label, ident):
+            try:
+                obj.destroy()
+                destroyed += 1
+            except self._p.ObjectHandleInvalid:  # another process destroyed it first: gone all the same
+                pass
+            except self._p.PKCS11Error as exc:
+                raise KeyStoreError(f"the HSM refused to destroy {label} ({type(exc).__name__})",
+                                    "check that the token is connected and the PIN is the user's, then run the "
+                                    "command again") from None
+        return destroyed
 
 
 class TokenKeyStore:

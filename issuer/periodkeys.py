@@ -1,10 +1,12 @@
-"""The vault's period keys: one random key per retention period, sealed with the city's passphrase.
+"""The vault's period keys: one random key per retention period, in a store the city folder does not hold.
 
-They live in their own folder *outside* the city folder (``<city>.vault-keys`` by
-default, or a PKCS#11 token later): a backup of the city folder then only ever
-holds ciphertext, and destroying a period key here makes that period's records
-unreadable in every backup too.  Destroying = overwrite, fsync, unlink, fsync the
-folder, and forget any cached copy.
+Two stores have the same methods (:class:`PeriodKeyStore`): :class:`PeriodKeys`,
+sealed with the city's passphrase in their own folder *outside* the city folder
+(``<city>.vault-keys`` by default), and ``vault_token.TokenPeriodKeys``, secret
+keys inside a PKCS#11 token (an HSM city).  A backup of the city folder then only
+ever holds ciphertext, and destroying a period key makes that period's records
+unreadable in every backup too.  Here, destroying = overwrite, fsync, unlink,
+fsync the folder, and forget any cached copy.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import secrets
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Iterable, Protocol
 
 from .errors import KeyStoreError
 from .files import fsync_dir
@@ -24,6 +27,17 @@ KEY_STORE_SUFFIX = ".vault-keys"
 PERIOD_KEY_LABEL = "vault period key"
 _PERIOD = re.compile(r"\d{4}-\d{2}|\d{4}-W\d{2}|\d{4}-\d{2}-\d{2}")
 _FILE = re.compile(r"period-(.+)\.key")
+
+
+def check_period(period: str) -> str:
+    if not _PERIOD.fullmatch(period):
+        raise KeyStoreError("not a vault period name", "periods look like 2026-12, 2026-W49 or 2026-12-02")
+    return period
+
+
+def oldest_first(names: Iterable[str]) -> list[str]:
+    """The period names among ``names``, oldest first (anything else, e.g. a stray file, is left out)."""
+    return sorted({name for name in names if _PERIOD.fullmatch(name)}, key=lambda p: (period_span(p)[0], p))
 
 
 def period_of(day: date, kind: str) -> str:
@@ -79,6 +93,22 @@ def shred_file(path: Path) -> None:
     fsync_dir(path.parent)
 
 
+class PeriodKeyStore(Protocol):
+    """Where a vault's period keys live: what the vault, ``shred`` and ``destroy-all`` use."""
+
+    def periods(self) -> list[str]:
+        """Periods whose key still exists, oldest first."""
+
+    def key(self, period: str, create: bool = False) -> bytes | None:
+        """The period's 32-byte key material (a new key if ``create``); None once destroyed, even by another process."""
+
+    def destroy(self, period: str) -> bool:
+        """Destroy one period key for good; False if it was already gone."""
+
+    def close(self) -> None:
+        """Forget what is held in memory."""
+
+
 class PeriodKeys:
     """The sealed period keys in one folder, unlocked with the city's passphrase (None in a demo city)."""
 
@@ -88,16 +118,14 @@ class PeriodKeys:
         self._cache: dict[str, bytes] = {}
 
     def _path(self, period: str) -> Path:
-        if not _PERIOD.fullmatch(period):
-            raise KeyStoreError("not a vault period name", "periods look like 2026-12, 2026-W49 or 2026-12-02")
-        return self.dir / f"period-{period}.key"
+        return self.dir / f"period-{check_period(period)}.key"
 
     def periods(self) -> list[str]:
         """Periods whose key still exists, oldest first."""
         if not self.dir.is_dir():
             return []
         found = (_FILE.fullmatch(p.name) for p in self.dir.iterdir())
-        return sorted((m.group(1) for m in found if m and _PERIOD.fullmatch(m.group(1))), key=lambda p: period_span(p)[0])
+        return oldest_first(m.group(1) for m in found if m)
 
     def key(self, period: str, create: bool = False) -> bytes | None:
         """The period's key; a new one if ``create`` and none exists; None once destroyed (here or by another process)."""
@@ -120,3 +148,6 @@ class PeriodKeys:
             return False
         shred_file(path)
         return True
+
+    def close(self) -> None:
+        self._cache.clear()

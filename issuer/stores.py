@@ -3,6 +3,9 @@
 ``key_store``: empty for key files in ``keys/`` (the embedded default), or a
 ``pkcs11:`` URI for keys in an HSM.  ``registry``: empty for ``registry.sqlite`` in
 the city folder, or a ``postgresql://`` URL for one registry shared by many centres.
+``vault.key_store``: where the vault's period keys are, which follows ``key_store``:
+sealed files in a folder beside the city folder, or (an HSM city) the city's token or
+a token of the vault's own.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from typing import Any
 
 from .config import CityConfig
 from .errors import KeyStoreError
-from .hsm import TokenKeyStore, is_token_uri, parse_uri, pin_from_env_or_prompt
+from .hsm import PIN_ENV, VAULT_PIN_ENV, TokenKeyStore, is_token_uri, parse_uri, pin_from_env_or_prompt
 from .keys import KeyStore
+from .periodkeys import PeriodKeys, PeriodKeyStore, resolve_key_store
 from .registry import Registry
 from .registry_pg import PgRegistry, is_postgres_url
+from .vault_token import TokenPeriodKeys
 
 
 def uses_token(config: CityConfig) -> bool:
@@ -47,6 +52,47 @@ def open_keys(city_dir: Path, config: CityConfig, passphrase: bytes | None) -> A
     if uses_token(config):
         return TokenKeyStore(config.key_store, pin_from_env_or_prompt())
     return KeyStore(city_dir, passphrase)
+
+
+def open_period_keys(city_dir: Path, config: CityConfig, keys: Any = None) -> PeriodKeyStore:
+    """The vault's period keys, where city.json puts them.
+
+    ``keys`` is the city's open key store: its passphrase unseals the files, its session is reused when the
+    period keys are in the city's own token.  None (``destroy-all``) opens sealed files without the passphrase
+    (they are destroyed unread), and a token with its PIN (a token destroys private objects only after login).
+    """
+    if not uses_token(config):
+        return _sealed_period_keys(city_dir, config, keys.passphrase if keys else None)
+    city_uri = parse_uri(config.key_store)
+    uri = parse_uri(config.vault.key_store) if config.vault.key_store else city_uri
+    if isinstance(keys, TokenKeyStore) and keys.uri == uri:
+        return TokenPeriodKeys(keys.token)
+    if uri == city_uri:
+        return TokenPeriodKeys.open(uri, pin_from_env_or_prompt(), PIN_ENV, city_token=True)
+    pin = pin_from_env_or_prompt(VAULT_PIN_ENV, "the vault's token")
+    return TokenPeriodKeys.open(uri, pin, VAULT_PIN_ENV, city_token=False)
+
+
+def _sealed_period_keys(city_dir: Path, config: CityConfig, passphrase: bytes | None) -> PeriodKeys:
+    return PeriodKeys(resolve_key_store(city_dir, config.vault.key_store), passphrase)
+
+
+def new_city_period_keys(city_dir: Path, config: CityConfig, passphrase: bytes | None) -> PeriodKeyStore | None:
+    """A new city's period keys, checked before the city makes any key: usable, and none in them yet.
+
+    A store that already holds period keys is another city's (or an earlier city's of the same name): sharing
+    it, each city's records would open with the other's keys, and either's destroy-all would destroy both.
+    None when the vault is off or in the city's own token (``create_keys`` refuses a token that holds any).
+    """
+    if not config.vault.enabled or (uses_token(config) and not config.vault.key_store):
+        return None
+    keys = open_period_keys(city_dir, config) if uses_token(config) else _sealed_period_keys(city_dir, config, passphrase)
+    if keys.periods():
+        keys.close()
+        raise KeyStoreError("the vault's key store already holds period keys of another city",
+                            "give the new city's vault a key store of its own (vault.key_store in city.json, "
+                            "or another city folder name); the other city destroys its keys with its destroy-all")
+    return keys
 
 
 def desk(city_dir: Path) -> str:

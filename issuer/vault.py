@@ -2,12 +2,12 @@
 
 A record (the checked input row, the photo, any document scans) is encrypted
 with its own random key (AES-256-GCM; associated data binds the record id and
-period).  That key is wrapped with a key derived from its period's key (see
-``periodkeys``).  The lookup from a card number to its record is an HMAC under
-another key derived from the period key, so once a period key is destroyed
-nothing links a card number to a row.  Only ciphertext, random ids, the period
-name and the card's expiry ever enter ``vault/records.sqlite``, so its free pages
-and WAL hold no personal data either.
+period).  That key is wrapped with a key derived from its period's key (sealed
+files, see ``periodkeys``, or a token, see ``vault_token``).  The lookup from a
+card number to its record is an HMAC under another key derived from the period
+key, so once a period key is destroyed nothing links a card number to a row.
+Only ciphertext, random ids, the period name and the card's expiry ever enter
+``vault/records.sqlite``, so its free pages and WAL hold no personal data either.
 """
 
 from __future__ import annotations
@@ -19,20 +19,21 @@ import json
 import os
 import secrets
 import sqlite3
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .config import VaultConfig
+from .config import VAULT_PERIODS
 from .errors import IssuerError
 from .files import fsync_dir
-from .periodkeys import PeriodKeys, period_of, period_span, resolve_key_store
+from .periodkeys import PeriodKeyStore, period_of, period_span
 from .records import PersonRecord
 from .registry import _transaction
 
@@ -140,15 +141,22 @@ def vault_path(city_dir: Path) -> Path:
 class Vault:
     """The city's records vault: ``CITY/vault/records.sqlite`` plus the period keys."""
 
-    def __init__(self, db: sqlite3.Connection, keys: PeriodKeys, period_kind: str) -> None:
+    def __init__(self, db: sqlite3.Connection, keys: PeriodKeyStore, period_kind: str,
+                 new_key_lock: Callable[[], ContextManager[None]] = nullcontext) -> None:
         self.db = db
         self.keys = keys
         self.period_kind = period_kind
+        self._new_key_lock = new_key_lock
         self._derived: dict[tuple[str, bytes, bytes], bytes] = {}
+        self._asked: dict[str, bytes | None] | None = None
 
     @classmethod
-    def open(cls, city_dir: Path, keys: PeriodKeys, period_kind: str) -> "Vault":
-        """Open the vault, creating it on first use."""
+    def open(cls, city_dir: Path, keys: PeriodKeyStore, period_kind: str,
+             new_key_lock: Callable[[], ContextManager[None]] = nullcontext) -> "Vault":
+        """Open the vault, creating it on first use.
+
+        ``new_key_lock``: held while a period's key is made, so that processes sharing the key store never
+        make one period's key twice (the ``Issuer`` passes the city's lock)."""
         path = vault_path(city_dir)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         fresh = not path.exists()
@@ -168,13 +176,32 @@ class Vault:
                              "restore vault/records.sqlite from the latest backup") from None
         if row is None or row[0] != str(SCHEMA_VERSION):
             raise VaultError("the vault is from another version of cityid", "use the matching cityid-issuer version")
-        return cls(db, keys, period_kind)
+        return cls(db, keys, period_kind, new_key_lock)
 
     def close(self) -> None:
         self.db.close()
+        self.keys.close()
+
+    @contextmanager
+    def _each_period_key_once(self) -> Iterator[None]:
+        """Within one call, ask the key store once per period: a token answers in milliseconds, per record too slow."""
+        self._asked = {}
+        try:
+            yield
+        finally:
+            self._asked = None
+
+    def _period_key(self, period: str, create: bool) -> bytes | None:
+        asked = self._asked if self._asked is not None else {}
+        if period not in asked:
+            asked[period] = self.keys.key(period)  # None once destroyed, even by another process
+        if asked[period] is None and create:
+            with self._new_key_lock():  # asked again inside: another process may have just made it
+                asked[period] = self.keys.key(period, create=True)
+        return asked[period]
 
     def _key(self, period: str, purpose: bytes, create: bool = False) -> bytes | None:
-        period_key = self.keys.key(period, create=create)  # None once destroyed, even by another process
+        period_key = self._period_key(period, create)
         if period_key is None:
             self._derived = {k: v for k, v in self._derived.items() if k[0] != period}
             return None
@@ -190,7 +217,7 @@ class Vault:
     # -- records
     def put(self, *records: VaultRecord) -> None:
         """Store (or replace) cards' records, each under the period of its issue date, in one transaction."""
-        with _transaction(self.db):
+        with _transaction(self.db), self._each_period_key_once():
             for record in records:
                 self._put(record)
 
@@ -211,11 +238,12 @@ class Vault:
     def _find_row(self, card_number: str, issued_on: date) -> tuple[bytes, str, bytes, bytes, bytes] | None:
         """(lookup, period, rid, wrapped, sealed) of the card's record.
 
-        Only the keys of periods containing ``issued_on`` are unsealed (one, unless ``period`` was changed in city.json).
+        Only the keys of periods containing ``issued_on`` are asked for: this city's kind of period first, then
+        the others (``period`` may have changed in city.json since the card was issued).
         """
-        for period in self.keys.periods():
-            start, end = period_span(period)
-            lookup = self._lookup(period, card_number) if start <= issued_on < end else None
+        kinds = (self.period_kind, *(kind for kind in VAULT_PERIODS if kind != self.period_kind))
+        for period in dict.fromkeys(period_of(issued_on, kind) for kind in kinds):
+            lookup = self._lookup(period, card_number)
             row = lookup and self.db.execute("SELECT lookup, period, rid, wrapped, sealed FROM records "
                                              "WHERE lookup = ?", (lookup,)).fetchone()
             if row:
@@ -235,12 +263,13 @@ class Vault:
 
     def get(self, card_number: str, issued_on: date) -> VaultRecord:
         """The record of the card issued on ``issued_on`` (the registry knows the date), or RecordShreddedError."""
-        row = self._find_row(card_number, issued_on)
-        if row is None:
-            raise RecordShreddedError(
-                "this card's enrolment record is not in the vault: its retention period was shredded, "
-                "or it was issued before the vault was enabled", "the resident enrols again with documents")
-        record = self._decrypt(row[1], *row[2:])
+        with self._each_period_key_once():
+            row = self._find_row(card_number, issued_on)
+            if row is None:
+                raise RecordShreddedError(
+                    "this card's enrolment record is not in the vault: its retention period was shredded, "
+                    "or it was issued before the vault was enabled", "the resident enrols again with documents")
+            record = self._decrypt(row[1], *row[2:])
         if record.card_number != card_number:  # a row moved under another card's lookup
             raise VaultError(*_DAMAGED)
         return record
@@ -318,16 +347,9 @@ def check_print_folder(city_dir: Path, out_dir: Path) -> None:
                          "in clear", "choose an --out folder outside the city folder")
 
 
-def open_city_vault(city_dir: Path, config: VaultConfig, passphrase: bytes | None) -> Vault | None:
-    """The city's vault if city.json enables it, else None."""
-    if not config.enabled:
-        return None
-    return Vault.open(city_dir, PeriodKeys(resolve_key_store(city_dir, config.key_store), passphrase), config.period)
-
-
-def destroy_everything(city_dir: Path, keys: PeriodKeys) -> tuple[int, bool]:
+def destroy_everything(city_dir: Path, keys: PeriodKeyStore) -> tuple[int, bool]:
     """The emergency path: destroy every period key first (that alone makes every record unreadable,
-    backups included), then unlink the vault's ciphertext.  Needs no passphrase.
+    backups included), then unlink the vault's ciphertext.  Needs no passphrase (a token needs its PIN).
 
     Returns (period keys destroyed, whether vault files were removed).
     """

@@ -12,14 +12,15 @@ import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from . import config as city_config
-from .errors import IssuerError
-from .periodkeys import PeriodKeys, period_span, resolve_key_store
+from . import config as city_config, stores
+from .errors import IssuerError, KeyStoreError
+from .periodkeys import PeriodKeys, PeriodKeyStore, period_span
 from .reissue import attach_scans, reissue, renew_expiring
 from .vault import destroy_everything, vault_path
+from .vault_token import PERIOD_KEY_PREFIX, TokenPeriodKeys
 
 if TYPE_CHECKING:
     from .city import IssuedCard, Issuer
@@ -77,11 +78,37 @@ def _new_card_text(card: "IssuedCard", out: Path) -> str:
             "hand the card over, then delete that folder.")
 
 
+class _KeyStoreWords(NamedTuple):
+    """How the office is told about a period-key store (names and places only, never a PIN or a key)."""
+
+    where: str
+    backups: str
+    unlocked_by: str
+    not_covered: str
+
+
+def _key_store_words(keys: PeriodKeyStore) -> _KeyStoreWords:
+    if isinstance(keys, TokenPeriodKeys):
+        return _KeyStoreWords(
+            f"the token {keys.uri.token!r} ({keys.uri}), objects labelled {PERIOD_KEY_PREFIX}*",
+            "keep them out of the HSM's backups and clones", "the PIN",
+            "backups or clones of that token made with the HSM's own tools (they hold the period keys: destroy "
+            "them too), old blocks of a software token's object files (SoftHSM2) that its disk may still hold "
+            "(sealed under the PIN)")
+    if isinstance(keys, PeriodKeys):
+        return _KeyStoreWords(
+            f"the folder {keys.dir}", "never back it up with the city folder", "the passphrase",
+            "copies of the vault key store folder made outside cityid (destroy them too), old blocks of the key "
+            "files that a flash disk may still hold (they are passphrase-sealed)")
+    raise AssertionError(type(keys).__name__)
+
+
 def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
     if args.command == "vault-status":
         vault, setting = city.require_vault(), city.config.vault
         counts = vault.counts()
-        print(f"Vault key store: {vault.keys.dir} (never back it up with the city folder).")
+        words = _key_store_words(vault.keys)
+        print(f"Vault key store: {words.where} ({words.backups}).")
         print("Periods held: " + (", ".join(f"{_span_text(p)}: {n} record(s)" for p, n in counts.items()) or "none") + ".")
         if setting.retention_days is None:
             print("Retention: none set; records stay until `cityid-issuer shred` or `destroy-all`.")
@@ -136,10 +163,22 @@ def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
 
 
 def destroy_all(city_dir: Path, confirm: str | None) -> int:
-    """Destroy every vault period key after a typed confirmation, time it, and say what survives."""
+    """Destroy every vault period key after a typed confirmation, time it, and say what survives.
+
+    Takes no lock and needs no passphrase (an emergency must not wait); an HSM city's token asks for its PIN,
+    as a token destroys private objects only for a logged-in user."""
     config = city_config.load(city_dir)
-    host = urlsplit(config.issuer).hostname or ""
-    keys = PeriodKeys(resolve_key_store(city_dir, config.vault.key_store), None)
+    try:
+        keys = stores.open_period_keys(city_dir, config)
+    except KeyStoreError as exc:  # e.g. no PIN, or a wrong one: say plainly that nothing happened
+        raise KeyStoreError(f"{exc.message}; nothing was destroyed", exc.advice) from None
+    try:
+        return _destroy_all(city_dir, urlsplit(config.issuer).hostname or "", keys, confirm)
+    finally:
+        keys.close()
+
+
+def _destroy_all(city_dir: Path, host: str, keys: PeriodKeyStore, confirm: str | None) -> int:
     if not keys.periods() and not vault_path(city_dir).exists():
         print("This city has no vault keys and no vault file: nothing to destroy.")
         return 0
@@ -153,13 +192,13 @@ def destroy_all(city_dir: Path, confirm: str | None) -> int:
     started = time.perf_counter()
     destroyed, removed = destroy_everything(city_dir, keys)
     seconds = time.perf_counter() - started
-    print(f"Destroyed {destroyed} vault period key(s){' and the vault file' if removed else ''} "
-          f"in {seconds:.3f} s (key store {keys.dir}).")
-    print("Cannot be recovered, by anyone, with or without the passphrase: every enrolment record (input rows, "
+    words = _key_store_words(keys)
+    print(f"Destroyed {destroyed} vault period key(s){' and the vault file' if removed else ''} in {seconds:.3f} s "
+          f"(key store: {words.where}).")
+    print(f"Cannot be recovered, by anyone, with or without {words.unlocked_by}: every enrolment record (input rows, "
           "photos, document scans), here and in every backup of the city folder, which only ever held ciphertext.")
     print("Still exists: the registry (card statuses under keyed hashes of card numbers, no names), the city's "
           "signing keys, the published trust folder, and cards already in residents' hands, which keep working. "
-          "Not covered: copies of the vault key store folder made outside cityid (destroy them too), "
-          "enrolment input files and print folders not yet deleted, and old blocks of the key files that a flash "
-          "disk may still hold (they are passphrase-sealed). Replacement and renewal now need a new enrolment.")
+          f"Not covered: {words.not_covered}, and enrolment input files and print folders not yet deleted. "
+          "Replacement and renewal now need a new enrolment.")
     return 0

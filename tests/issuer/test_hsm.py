@@ -125,3 +125,43 @@ def test_root_key_on_a_token_of_its_own(softhsm, monkeypatch):
         again.root_key(other)
     with pytest.raises(KeyStoreError, match="made in a token too"):
         again.create_root_key("/media/usb/root.pem")
+
+
+def test_period_keys_are_hmac_keys_that_never_leave_the_token(hsm_token, softhsm):
+    """A vault period key is made in the token, computes there, cannot be read, copied or loosened, and is destroyable."""
+    import pkcs11
+    from pkcs11 import Attribute, ObjectClass
+
+    from issuer.vault_token import TokenPeriodKeys
+
+    store = TokenKeyStore.create(hsm_token, softhsm.pin)
+    keys = TokenPeriodKeys(store.token)
+    assert keys.periods() == [] and keys.key("2026-12") is None
+    value = keys.key("2026-12", create=True)
+    assert len(value) == 32 and keys.key("2026-12") == value  # the same value each time, computed in the token
+    assert keys.key("2027-01", create=True) != value and keys.periods() == ["2026-12", "2027-01"]
+    (period_key,) = store.token.session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY,
+                                                     Attribute.LABEL: "cityid-vault-period-2026-12"})
+    assert period_key[Attribute.KEY_TYPE] == pkcs11.KeyType.GENERIC_SECRET and period_key[Attribute.VALUE_LEN] == 32
+    for attribute, expected in {Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SENSITIVE: True,
+                                Attribute.ALWAYS_SENSITIVE: True, Attribute.EXTRACTABLE: False,
+                                Attribute.NEVER_EXTRACTABLE: True, Attribute.LOCAL: True, Attribute.COPYABLE: False,
+                                Attribute.MODIFIABLE: False, Attribute.SIGN: True, Attribute.VERIFY: False,
+                                Attribute.DERIVE: False, Attribute.ENCRYPT: False, Attribute.DECRYPT: False,
+                                Attribute.WRAP: False, Attribute.UNWRAP: False}.items():
+        assert period_key[attribute] is expected, attribute
+    with pytest.raises(pkcs11.AttributeSensitive):
+        period_key[Attribute.VALUE]
+    with pytest.raises(pkcs11.PKCS11Error):  # no copy that would outlive its destruction
+        period_key.copy({Attribute.LABEL: "a copy"})
+    with pytest.raises(pkcs11.PKCS11Error):
+        period_key[Attribute.EXTRACTABLE] = True
+    store.close()
+    keys = TokenPeriodKeys(TokenKeyStore(hsm_token, softhsm.pin).token)  # a new session finds the same keys
+    assert keys.key("2026-12") == value
+    assert keys.destroy("2026-12") is True and keys.destroy("2026-12") is False
+    assert keys.periods() == ["2027-01"] and keys.key("2026-12") is None
+    with pytest.raises(KeyStoreError, match="already holds a city"):  # period keys count as a city's keys
+        TokenKeyStore.create(hsm_token, softhsm.pin)
+    with pytest.raises(KeyStoreError, match="period name"):
+        keys.key("../2026-12")

@@ -253,6 +253,15 @@ def test_vault_refuses_tampering_and_a_key_store_inside_the_city(vault_city, tmp
         Issuer(vault_city.dir, inside, vault_city.keys, vault_city.registry)
 
 
+def test_a_new_city_refuses_a_vault_key_store_that_holds_keys(vault_city, tmp_path):
+    """Two cities on one key store would each read (and destroy-all) the other's records."""
+    vault_city.issue_card(PEOPLE[0], now=NOW)
+    shared = vault_config(key_store=str(vault_city.vault.keys.dir))
+    with pytest.raises(IssuerError, match="already holds period keys of another city"):
+        Issuer.init(tmp_path / "second", now=NOW, config=shared, root_key_out=tmp_path / "usb-2" / "root.pem")
+    assert not (tmp_path / "second").exists()  # refused before anything was made
+
+
 def test_vault_config_round_trip_and_checks():
     config = vault_config(retention_days=400, period="week", key_store="/srv/vault-keys")
     assert from_json(to_json(config)) == config
