@@ -101,11 +101,12 @@ class Verifier:
         purpose requires key binding.  Raises a VerificationError subclass.
         """
         now_ts = epoch(now)
+        purpose = self.purpose
         if not isinstance(text, str):
             raise MalformedError("expected the scanned text as a string")
         if len(text) > MAX_INPUT_CHARS:
             raise MalformedError("the scanned text is far too long to be a card")
-        scanned = _read(text, check_unused_kb_jwt=not self.purpose.require_key_binding)
+        scanned = _read(text, check_unused_kb_jwt=not purpose.require_key_binding)
 
         # The issuer and key come from the trust store; the token only names them.
         unverified_header, unverified_payload = scanned.header, scanned.payload
@@ -137,27 +138,20 @@ class Verifier:
         status = self._check_status(claims.get("status"), now_ts)
 
         key_bound = False
-        if self.purpose.require_key_binding:
-            verify_key_binding(scanned.sd_jwt or SDJWT.parse(scanned.qr.sd_jwt()), payload, nonce=nonce, aud=aud, now=now_ts, max_age=self.purpose.key_binding_max_age.total_seconds(), skew=self._skew)
+        if purpose.require_key_binding:
+            verify_key_binding(scanned.sd_jwt or SDJWT.parse(scanned.qr.sd_jwt()), payload, nonce=nonce, aud=aud, now=now_ts, max_age=purpose.key_binding_max_age.total_seconds(), skew=self._skew)
             key_bound = True
 
-        if not self.purpose.accepts_type(vct):
+        if not purpose.accepts_type(vct):
             raise PurposeNotSatisfiedError("this QR code is not the one for this desk; scan the card's other code")
-        missing = self.purpose.required_claims.difference(claims)
-        if self.purpose.required_any and self.purpose.required_any.isdisjoint(claims):
-            missing |= self.purpose.required_any
+        missing = purpose.required_claims.difference(claims)
+        if purpose.required_any and purpose.required_any.isdisjoint(claims):
+            missing |= purpose.required_any
         if missing:
             raise PurposeNotSatisfiedError(f"this card does not carry what this desk needs ({', '.join(sorted(missing))})")
-        return VerifiedCredential(
-            claims={name: claims[name] for name in self._claim_order() if name in claims},
-            vct=vct,
-            issuer=payload["iss"],
-            expires_at=expires,
-            status=status,
-            purpose=self.purpose.name,
-            key_bound=key_bound,
-            labels=self.purpose.labels,
-        )
+        return VerifiedCredential(  # positional, in field order: keywords would build a dict on every card
+            {name: claims[name] for name in self._claim_order() if name in claims},
+            vct, payload["iss"], expires, status, purpose.name, key_bound, purpose.labels)
 
     def _issuing_key(self, kid: Any, unverified_payload: Mapping[str, Any], now: float) -> tuple[IssuingKey, UnknownKeyError | None]:
         """The key that signed the card, and the refusal to raise once its signature is checked (a retired key)."""
