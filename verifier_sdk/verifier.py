@@ -31,7 +31,7 @@ from .errors import (
 )
 from .format import jws
 from .format.qr import QRParts, unpack
-from .format.sdjwt import SDJWT, is_flat_plain, resolve
+from .format.sdjwt import SDJWT, needs_no_resolving, resolve
 from .format.statuslist import StatusListToken
 from .format.strict import is_numeric_date, json_object
 from .freshness import check_bundle, check_status_list
@@ -48,13 +48,14 @@ QR_PREFIX = "CID"
 MAX_INPUT_CHARS = 64 * 1024
 _STATUS_ERRORS = {1: RevokedError, 2: SuspendedError}
 # Cards share a handful of headers (one per kid): each is parsed once, once a signature vouched for it.
-_HEADERS: dict[bytes, tuple[Mapping[str, Any], bytes, str]] = {}  # raw -> (header, base64url, alg it passed with)
+_HEADERS: dict[bytes, tuple[Mapping[str, Any], bytes, str | None]] = {}  # raw -> (header, base64url, alg it passed with)
 _HEADERS_MAX = 32
 _EXPIRIES: dict[float, datetime] = {}
 #: Every ``age_over_NN_from`` name (a set lookup per claim is cheaper than a regex on every card).
 _AGE_FROM_NAMES = frozenset(f"age_over_{n:0{width}d}_from" for width in (1, 2, 3) for n in range(10**width))
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DAY_STARTS: dict[str, float] = {}
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, init=False)
@@ -68,14 +69,14 @@ class VerifiedCredential:
     status: str | None
     purpose: str
     key_bound: bool = False
-    labels: Mapping[str, str] = field(default_factory=dict, repr=False)
+    labels: Mapping[str, str] = field(default_factory=lambda: _NO_LABELS, repr=False)
 
     def __init__(self, claims: Mapping[str, Any], vct: str, issuer: str, expires_at: datetime, status: str | None,
-                 purpose: str, key_bound: bool = False, labels: Mapping[str, str] | None = None) -> None:
+                 purpose: str, key_bound: bool = False, labels: Mapping[str, str] = _NO_LABELS) -> None:
         # One store, not a frozen dataclass's eight __setattr__ calls: this runs on every card.
         object.__setattr__(self, "__dict__", {
             "claims": claims, "vct": vct, "issuer": issuer, "expires_at": expires_at, "status": status,
-            "purpose": purpose, "key_bound": key_bound, "labels": {} if labels is None else labels})
+            "purpose": purpose, "key_bound": key_bound, "labels": labels})
 
     def __repr__(self) -> str:  # claim values stay out of logs and tracebacks
         return f"VerifiedCredential(vct={self.vct!r}, purpose={self.purpose!r}, claims=<{len(self.claims)} hidden>)"
@@ -87,6 +88,8 @@ class Verifier:
     def __init__(self, trust: TrustStore, purpose: str | Purpose = "bank", *, clock_skew: timedelta = timedelta(minutes=5)) -> None:
         if not isinstance(trust, TrustStore):
             raise TypeError("trust must be a TrustStore (TrustStore.load or TrustStore.from_jwks)")
+        if clock_skew < timedelta(0):
+            raise ValueError("clock_skew must be zero or more (it widens the nbf and iat windows)")
         self.trust = trust
         self.purpose = resolve_purpose(purpose)
         self._skew = clock_skew.total_seconds()
@@ -98,11 +101,12 @@ class Verifier:
         purpose requires key binding.  Raises a VerificationError subclass.
         """
         now_ts = epoch(now)
+        purpose = self.purpose
         if not isinstance(text, str):
             raise MalformedError("expected the scanned text as a string")
         if len(text) > MAX_INPUT_CHARS:
             raise MalformedError("the scanned text is far too long to be a card")
-        scanned = _read(text, check_unused_kb_jwt=not self.purpose.require_key_binding)
+        scanned = _read(text, check_unused_kb_jwt=not purpose.require_key_binding)
 
         # The issuer and key come from the trust store; the token only names them.
         unverified_header, unverified_payload = scanned.header, scanned.payload
@@ -110,7 +114,7 @@ class Verifier:
             raise UntrustedIssuerError("this card was not issued by the city this verifier trusts")
         check_bundle(self.trust, now_ts, self._skew)  # expired or future-dated trust data vouches for no card
         key, refusal = self._issuing_key(unverified_header.get("kid"), unverified_payload, now_ts)
-        if scanned.checked_alg != key.alg:  # a header the city signed passes again for the same algorithm
+        if scanned.checked_alg is None or scanned.checked_alg != key.alg:  # a header the city signed passes again
             jws.check_header(unverified_header, key.alg, CREDENTIAL_TYPES, "credential")
         if scanned.qr is not None:
             jws.verify_raw_signature(scanned.signing_input, scanned.qr.signature, key.alg, key.public_key, "credential")
@@ -134,27 +138,20 @@ class Verifier:
         status = self._check_status(claims.get("status"), now_ts)
 
         key_bound = False
-        if self.purpose.require_key_binding:
-            verify_key_binding(scanned.sd_jwt or SDJWT.parse(scanned.qr.sd_jwt()), payload, nonce=nonce, aud=aud, now=now_ts, max_age=self.purpose.key_binding_max_age.total_seconds(), skew=self._skew)
+        if purpose.require_key_binding:
+            verify_key_binding(scanned.sd_jwt or SDJWT.parse(scanned.qr.sd_jwt()), payload, nonce=nonce, aud=aud, now=now_ts, max_age=purpose.key_binding_max_age.total_seconds(), skew=self._skew)
             key_bound = True
 
-        if not self.purpose.accepts_type(vct):
+        if not purpose.accepts_type(vct):
             raise PurposeNotSatisfiedError("this QR code is not the one for this desk; scan the card's other code")
-        missing = self.purpose.required_claims.difference(claims)
-        if self.purpose.required_any and self.purpose.required_any.isdisjoint(claims):
-            missing |= self.purpose.required_any
+        missing = purpose.required_claims.difference(claims)
+        if purpose.required_any and purpose.required_any.isdisjoint(claims):
+            missing |= purpose.required_any
         if missing:
             raise PurposeNotSatisfiedError(f"this card does not carry what this desk needs ({', '.join(sorted(missing))})")
-        return VerifiedCredential(
-            claims={name: claims[name] for name in self._claim_order() if name in claims},
-            vct=vct,
-            issuer=payload["iss"],
-            expires_at=expires,
-            status=status,
-            purpose=self.purpose.name,
-            key_bound=key_bound,
-            labels=self.purpose.labels,
-        )
+        return VerifiedCredential(  # positional, in field order: keywords would build a dict on every card
+            {name: claims[name] for name in self._claim_order() if name in claims},
+            vct, payload["iss"], expires, status, purpose.name, key_bound, purpose.labels)
 
     def _issuing_key(self, kid: Any, unverified_payload: Mapping[str, Any], now: float) -> tuple[IssuingKey, UnknownKeyError | None]:
         """The key that signed the card, and the refusal to raise once its signature is checked (a retired key)."""
@@ -237,7 +234,9 @@ def age_predicates_at(claims: Mapping[str, Any], now: float) -> dict[str, Any]:
     carried as the date it starts to hold; callers see plain booleans, never the date.
     """
     out = dict(claims)
-    for name in sorted(_AGE_FROM_NAMES.intersection(claims)):
+    for name in claims:
+        if name not in _AGE_FROM_NAMES:
+            continue
         predicate = name[: -len("_from")]
         if predicate in claims:
             raise MalformedError(f"credential carries both {predicate} and {name}")
@@ -308,7 +307,7 @@ def _read(text: str, check_unused_kb_jwt: bool) -> _Scanned:
         payload = json_object(qr.payload, "credential payload")
     else:  # the frame holds nothing to resolve; without disclosures, plain members after it make the claims
         payload, members = qr.frame.parsed()
-        plain = not qr.disclosures and is_flat_plain(members)
+        plain = not qr.disclosures and needs_no_resolving(members)
     signing_input = header_b64 + b"." + _b64url(qr.payload)
     return _Scanned(header, payload, qr.disclosures, signing_input, qr, None, plain, checked_alg)
 

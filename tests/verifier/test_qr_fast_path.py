@@ -13,6 +13,7 @@ from factory import NOW, CULTURE, PERSON, STATUS_URI, YEAR, Disclosable, kb_jwt,
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from verifier_sdk import Purpose, TrustStore, Verifier, decode_qr, encode_qr
+from verifier_sdk.trust import IssuingKey
 from verifier_sdk.errors import VerificationError
 from verifier_sdk.format import jws
 from verifier_sdk.format.statuslist import StatusList
@@ -134,6 +135,20 @@ def test_a_header_seen_before_is_checked_again_against_another_key(city):
     assert outcome(verifier, encode_qr(card))[2] == "Credential: signed with ES256, but the trusted key is ES384."
 
 
+@pytest.mark.parametrize("alg", [None, "ES384", "HS256"])
+def test_a_key_recorded_with_an_odd_algorithm_refuses_as_before(city, alg):
+    """A TrustStore built by hand may record any alg: the header checks still run, cached header or not."""
+    card = signed(city, HEADER + b" ", culture_payload())  # a header of its own, so the cache starts empty for it
+    trust = TrustStore("https://id.example.gov", [IssuingKey("k1", alg, city.keys["k1"].public_key())],
+                       {STATUS_URI: StatusList.empty(64)})
+    verifier = Verifier(trust, purpose="museum")
+    with pytest.raises(VerificationError) as expected:
+        jws.check_header(json.loads(HEADER), alg, ("dc+sd-jwt",), "credential")
+    for _ in range(2):
+        assert outcome(verifier, encode_qr(card)) == outcome(verifier, card)
+        assert outcome(verifier, encode_qr(card))[2] == expected.value.message
+
+
 @pytest.mark.parametrize("signature", [b"", b"\x00" * 64, b"\x01" * 63, b"\x01" * 65, b"\xff" * 64])
 def test_bad_signatures(city, signature):
     assert_same(Verifier(city.trust(), purpose="museum"), signed(city, HEADER, culture_payload(), signature=signature))
@@ -169,6 +184,27 @@ def test_key_binding(city):
 def test_random_signed_payloads(city, payload):
     body = {"iss": "https://id.example.gov", "vct": "urn:cityid:culture:1", "exp": NOW + YEAR, **payload}
     assert_same(Verifier(city.trust(), purpose=EVERYTHING), signed(city, HEADER, json.dumps(body).encode()))
+
+
+FRAME = ('{"iss":"https://id.example.gov","vct":"urn:cityid:culture:1","exp":%d,'
+         '"status":{"status_list":{"idx":7,"uri":"%s"}}' % (NOW + YEAR, STATUS_URI))
+MEMBER_NAMES = ["iss", "vct", "exp", "status", "nbf", "museum_tier", "age_over_18", "age_over_18_from",
+                "age_over_65_from", "_sd", "_sd_alg", "x"]
+MEMBER_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-1, 2 * 10**9), st.text(max_size=5),
+                          st.sampled_from(["2020-01-01", "2099-01-01", "2027-02-30", "sha-256"]),
+                          st.lists(st.text(max_size=3), max_size=2), st.just({"_sd": ["abc"]}))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(members=st.dictionaries(st.sampled_from(MEMBER_NAMES), MEMBER_VALUES, max_size=6),
+       spacing=st.sampled_from(["", " ", "\n", "\t "]), repeat=st.booleans(), extra=st.sampled_from(["", ",", " ,", "}", "]"]))
+def test_random_face_layout_payloads(city, members, spacing, repeat, extra):
+    """Payloads the issuer's compact JSON makes (the face layout, read without parsing the frame), and near misses."""
+    inner = json.dumps(members, separators=(",", ":"))[1:-1]
+    if repeat and inner:
+        inner = f"{inner},{inner}"  # every member twice
+    tail = f",{spacing}{inner}{spacing}{extra}" if inner or spacing or extra else ""
+    assert_same(Verifier(city.trust(), purpose=EVERYTHING), signed(city, HEADER, (FRAME + tail + "}").encode()))
 
 
 def test_caches_follow_the_purpose_and_never_bless_a_misfit_key(city):

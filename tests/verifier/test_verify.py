@@ -238,6 +238,19 @@ def test_age_predicate_and_its_date_together_are_malformed(city):
         Verifier(city.trust(), purpose="museum").verify(card, now=NOW)
 
 
+def test_age_dates_are_checked_in_the_order_the_card_gives_them(city):
+    """Two bad dates: the error names the first one on the card, whatever the names' order."""
+    for first, second in (("age_over_65_from", "age_over_18_from"), ("age_over_18_from", "age_over_65_from")):
+        card = city.card("culture", {first: 5, second: "x", "museum_tier": "gold"})
+        with pytest.raises(MalformedError, match=first):
+            Verifier(city.trust(), purpose="museum").verify(card, now=NOW)
+
+
+def test_a_negative_clock_skew_is_refused(city):
+    with pytest.raises(ValueError, match="clock_skew"):
+        Verifier(city.trust(), clock_skew=timedelta(minutes=-5))
+
+
 def test_library_sees_only_names_and_a_single_name_is_enough(city):
     cred = Verifier(city.trust(), purpose="library").verify(encode_qr(city.card("id")), now=NOW)
     assert dict(cred.claims) == {"given_name": PERSON["given_name"], "family_name": PERSON["family_name"]}

@@ -30,10 +30,10 @@ _FRAME = re.compile(rb'\{"iss":"' + _STRING + rb'","vct":"' + _STRING + rb'","ex
                     + rb',"status":\{"status_list":\{"idx":' + _NUMBER + rb',"uri":"' + _STRING
                     + rb'"\}\}(?:,(.+))?\}', re.S)
 # The text's three strings (ISS, VCT, URI with its optional relative mark) in one match.
-_TEXT = re.compile(_STRING + rb'"' + _STRING + rb'"(\x01?)' + _STRING + rb'"')
+_FRAME_STRINGS = re.compile(_STRING + rb'"' + _STRING + rb'"(\x01?)' + _STRING + rb'"')
 _RELATIVE = b"\x01"
 _FRAME_NAMES = frozenset({"iss", "vct", "exp", "status"})
-_WHAT = "credential payload"
+_PAYLOAD = "credential payload"
 _DAY = 86400
 _MAX_NUMBER = 10**18
 
@@ -74,25 +74,25 @@ class Frame(NamedTuple):
     claims: bytes  # the members after the frame, as JSON text ("" when there are none)
 
     def parsed(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``(payload, the members after the frame)``: the payload as ``json_object(self.payload)`` returns
-        (and refuses) it, without parsing the frame a second time."""
+        """``(payload, the members after the frame)``, exactly as ``json_object(self.payload)`` gives or refuses
+        it: the frame's values need no parsing, so only the members after it are parsed, and anything unusual
+        (bad UTF-8 or JSON, a frame name repeated, only whitespace after the comma) goes to the whole payload."""
         try:  # frame strings hold no quote, backslash or control character: as JSON strings they are their text
             obj: dict[str, Any] = {"iss": self.iss.decode("utf-8"), "vct": self.vct.decode("utf-8"), "exp": self.exp,
                                    "status": {"status_list": {"idx": self.idx, "uri": self.uri.decode("utf-8")}}}
-        except UnicodeDecodeError:
-            raise MalformedError(f"{_WHAT}: not valid UTF-8 JSON") from None
-        if not self.claims:
-            return obj, {}
-        claims = json_object(b"{" + self.claims + b"}", _WHAT)
-        if not _FRAME_NAMES.isdisjoint(claims):
-            raise MalformedError(f"{_WHAT}: duplicate key")
-        obj.update(claims)
-        return obj, claims
+            members = json_object(b"{" + self.claims + b"}", _PAYLOAD) if self.claims else {}
+        except (UnicodeDecodeError, MalformedError):
+            members = None
+        if members is None or (self.claims and not members) or not _FRAME_NAMES.isdisjoint(members):
+            whole = json_object(self.payload, _PAYLOAD)  # raises what parsing the payload raises, in the same order
+            return whole, {name: value for name, value in whole.items() if name not in _FRAME_NAMES}
+        obj.update(members)
+        return obj, members
 
 
 def read_frame(exp_code: int, idx: int, text: bytes) -> Frame:
     """The exact payload and its values; MalformedError for any form :func:`pack` would not write."""
-    strings = _TEXT.match(text)
+    strings = _FRAME_STRINGS.match(text)
     if strings is None:
         if text.count(b'"') < 3:
             raise MalformedError("QR data: face layout text incomplete")

@@ -148,7 +148,8 @@ def _unpack(packing: bytes, version: int) -> QRParts:
     if version == 2:
         records[1], frame = _unpack_payload(records[1], flags)
     if kb_signature is None:
-        return QRParts(records[0], records[1], signature, tuple(map(b64url_encode, records[2:])), None, frame)
+        disclosures = tuple(map(b64url_encode, records[2:])) if len(records) > 2 else ()  # printed cards: none
+        return QRParts(records[0], records[1], signature, disclosures, None, frame)
     kb_jwt = f"{b64url_encode(records[-2])}.{b64url_encode(records[-1])}.{b64url_encode(kb_signature)}"
     return QRParts(records[0], records[1], signature, tuple(map(b64url_encode, records[2:-2])), kb_jwt, frame)
 

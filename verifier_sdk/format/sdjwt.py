@@ -241,7 +241,7 @@ def resolve(payload: dict[str, Any], encoded_disclosures: Iterable[str]) -> dict
 _NOT_PLAIN = object()
 
 
-def is_flat_plain(obj: dict[str, Any]) -> bool:
+def needs_no_resolving(obj: dict[str, Any]) -> bool:
     """Whether ``resolve`` would return this object's members unchanged: plain values only, no ``_sd`` or ``_sd_alg``."""
     return SD not in obj and SD_ALG not in obj and _LEAF_TYPES.issuperset(map(type, obj.values()))
 
