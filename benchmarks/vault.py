@@ -84,7 +84,7 @@ def run(mode: str) -> Family:
                 keys = PeriodKeys(default_key_store(work_city), None)
                 started = time.perf_counter()
                 if kind == "function":
-                    destroyed, _ = destroy_everything(work_city, keys)
+                    destroyed = len(destroy_everything(work_city, keys).destroyed)
                 else:
                     done = subprocess.run([sys.executable, "-m", "issuer.cli", "destroy-all", str(work_city),
                                            "--confirm", "DESTROY"], capture_output=True, timeout=120,
@@ -132,7 +132,7 @@ def _hsm_destroy_all(family: Family, mode: str, tmp: Path) -> None:
                 vault.put(*(_record(i, i) for i in range(PERIODS)))  # one record, so one key, per month
                 started = time.perf_counter()
                 if kind == "function":
-                    destroyed, _ = destroy_everything(city, keys)
+                    destroyed = len(destroy_everything(city, keys).destroyed)
                 else:
                     vault.close()
                     done = subprocess.run([sys.executable, "-m", "issuer.cli", "destroy-all", str(city),
@@ -143,9 +143,10 @@ def _hsm_destroy_all(family: Family, mode: str, tmp: Path) -> None:
                 if kind == "function":
                     assert keys.periods() == []
                     vault.close()
+                keys.close()
                 assert destroyed == PERIODS and not vault_path(city).exists()
     finally:
-        pkcs11.unload(hsm.module)  # SoftHSM2 reads its configuration once per load: leave none behind
+        pkcs11.unload(os.path.realpath(hsm.module))  # SoftHSM2 reads its configuration once per load: leave none behind
     family.rows.append(Row("HSM city: destroy 60 period keys in SoftHSM2 + unlink the vault (function)",
                            Stats.of(function).scaled(1e3), "ms", headline=True))
     family.rows.append(Row("HSM city: destroy-all, the whole command (start-up and token login included)",

@@ -23,7 +23,7 @@ from .faces import CardParams, card_faces
 from .files import make_private
 from .keys import KeyStore, check_new_passphrase, check_root_key_path, passphrase_from_env
 from .output import artwork, check_printable, write_card_folder
-from .periodkeys import PeriodKeyStore
+from .periodkeys import PeriodKeyStore, period_of, period_span
 from .publish import publish, sign_bundle, signed_bundle
 from .records import RowError, check_record
 from .registry import REVOKED, SUSPENDED, VALID, Registry
@@ -129,6 +129,16 @@ class Issuer:
                 root_key_out = demo_root_key_path(city_dir)
             root_at = check_root_key_path(city_dir, Path(root_key_out))  # before anything is created
         period_keys = stores.new_city_period_keys(city_dir, cfg, secret_pass)  # checked before any key is made
+        try:
+            return cls._create(city_dir, cfg, secret_pass, root_at, now, period_keys)
+        except BaseException:
+            if period_keys is not None:  # the vault token's session, opened above, closes with the failed init
+                period_keys.close()
+            raise
+
+    @classmethod
+    def _create(cls, city_dir: Path, cfg: CityConfig, secret_pass: bytes | None, root_at: Any, now: Any,
+                period_keys: PeriodKeyStore | None) -> "Issuer":
         city_dir.mkdir(parents=True, exist_ok=True)
         make_private(city_dir)
         keys = stores.create_keys(city_dir, cfg, secret_pass)
@@ -164,10 +174,11 @@ class Issuer:
 
     def close(self) -> None:
         self.registry.close()
-        if hasattr(self.keys, "close"):
-            self.keys.close()
         if self.vault is not None:
             self.vault.close()
+            self.vault.keys.close()  # the issuer opened the period keys (or was handed them by init)
+        if hasattr(self.keys, "close"):
+            self.keys.close()
 
     def __enter__(self) -> "Issuer":
         return self
@@ -338,8 +349,19 @@ class Issuer:
                              'enable it in city.json ("vault": {"enabled": true}); until then the resident enrols again')
         return self.vault
 
-    def shred(self, before: date) -> list[str]:
-        """Destroy the vault's period keys for periods that began before ``before``; returns their names."""
+    def shred(self, before: date, now: Any = None, include_current: bool = False) -> list[str]:
+        """Destroy the vault's period keys for periods that began before ``before``; returns their names.
+
+        A ``before`` after the current period began would destroy the key today's cards are sealed with: refused
+        unless ``include_current``."""
+        vault = self.require_vault()
+        today = datetime.fromtimestamp(epoch(now), tz=timezone.utc).date()
+        current = period_of(today, self.config.vault.period)
+        if before > period_span(current)[0] and not include_current:
+            raise VaultError(f"{before.isoformat()} is after the current vault period {current} began, so this would "
+                             "also destroy the records of cards issued in it (today's too)",
+                             f"give a date up to {period_span(current)[0].isoformat()}, or add --include-current "
+                             "to destroy the current period as well")
         with self._exclusive():
-            return self.require_vault().shred_before(before)
+            return vault.shred_before(before)
 

@@ -21,6 +21,7 @@ import getpass
 import hashlib
 import os
 import secrets
+import struct
 import sys
 import time
 from dataclasses import dataclass
@@ -107,6 +108,42 @@ def key_label(name: str) -> str:
     return LABEL_PREFIX + name
 
 
+def same_token(a: TokenURI, b: TokenURI) -> bool:
+    """One token, even when named through two paths (e.g. a symlink) to the same PKCS#11 module."""
+    return a.token == b.token and os.path.realpath(a.module) == os.path.realpath(b.module)
+
+
+def _library(pkcs11: Any, module: str) -> Any:
+    """The PKCS#11 module, loaded once per process by its real path (two paths to one .so would initialise it twice)."""
+    real = os.path.realpath(module)
+    try:
+        return pkcs11.lib(real)
+    except (RuntimeError, OSError) as exc:
+        if not os.path.isfile(real):
+            raise KeyStoreError(f"there is no PKCS#11 module at {module}", "check module-path in the pkcs11: URI "
+                                "and that the HSM's software is installed") from None
+        raise KeyStoreError(f"cannot load the PKCS#11 module {module} ({type(exc).__name__}: {exc})",
+                            "check that it is the HSM's PKCS#11 library for this machine, and that every pkcs11: URI "
+                            "in city.json names the same module") from None
+
+
+def _attribute_mapper(pkcs11: Any) -> Any:
+    """python-pkcs11's attribute packing, taught CKA_ALLOWED_MECHANISMS (an array of CK_ULONG), which it lacks."""
+    from pkcs11.attributes import AttributeMapper
+
+    width = struct.calcsize("L")
+
+    def pack(mechanisms: list[Any]) -> bytes:
+        return struct.pack(f"{len(mechanisms)}L", *mechanisms)
+
+    def unpack(data: bytes) -> list[Any]:
+        return [pkcs11.Mechanism(m) for m in struct.unpack(f"{len(data) // width}L", data)]
+
+    mapper = AttributeMapper()
+    mapper.register_handler(pkcs11.Attribute.ALLOWED_MECHANISMS, pack, unpack)
+    return mapper
+
+
 def _pkcs11() -> Any:
     try:
         import pkcs11
@@ -179,12 +216,9 @@ class Token:
         pkcs11 = _pkcs11()
         self.uri = uri
         self._p = pkcs11
-        try:
-            library = pkcs11.lib(uri.module)
-        except (RuntimeError, OSError):
-            raise KeyStoreError("cannot load the PKCS#11 module named in the key store URI",
-                                "check module-path in the pkcs11: URI and that the HSM's software is installed") from None
+        library = _library(pkcs11, uri.module)
         token = self._find_token(library, uri.token)
+        self.serial = token.serial.decode("ascii", "replace")  # with the label, tells a re-initialised token apart
         try:
             self.session = self._open_session(token, pin)
         except (pkcs11.PinIncorrect, pkcs11.PinInvalid, pkcs11.PinLenRange):
@@ -199,9 +233,9 @@ class Token:
     def _open_session(self, token: Any, pin: str) -> Any:
         for attempt in range(_TOKEN_LOOKUPS):
             try:
-                return token.open(rw=True, user_pin=pin)
+                return token.open(rw=True, user_pin=pin, attribute_mapper=_attribute_mapper(self._p))
             except self._p.UserAlreadyLoggedIn:  # login is per process and token: another session of ours holds it
-                return token.open(rw=True)
+                return token.open(rw=True, attribute_mapper=_attribute_mapper(self._p))
             except self._p.GeneralError:  # SoftHSM2 reading a token file another process is rewriting: try again
                 if attempt == _TOKEN_LOOKUPS - 1:
                     raise
@@ -220,11 +254,11 @@ class Token:
                 # process with no session open may do.
                 if Token._open or attempt == _TOKEN_LOOKUPS - 1:
                     break
+                time.sleep(0.05 * (attempt + 1))
+                library.reinitialize()
             except pkcs11.PKCS11Error as exc:
                 raise KeyStoreError(f"cannot read the HSM's tokens ({type(exc).__name__})",
                                     "check the HSM and its PKCS#11 module, then run the command again") from None
-                time.sleep(0.05 * (attempt + 1))
-                library.reinitialize()
         raise KeyStoreError(f"no single token labelled {label!r} is present",
                             "check the token label in the key store URI (softhsm2-util --show-slots)")
 
@@ -379,7 +413,8 @@ class Token:
                                       capabilities=p.MechanismFlag.SIGN,
                                       template={p.Attribute.PRIVATE: True, p.Attribute.SENSITIVE: True,
                                                 p.Attribute.EXTRACTABLE: False, p.Attribute.COPYABLE: False,
-                                                p.Attribute.MODIFIABLE: False})
+                                                p.Attribute.MODIFIABLE: False,
+                                                p.Attribute.ALLOWED_MECHANISMS: [p.Mechanism.SHA256_HMAC]})
         except p.PKCS11Error as exc:
             raise KeyStoreError(f"the HSM could not make an HMAC key ({type(exc).__name__})",
                                 "check that the token supports CKM_GENERIC_SECRET_KEY_GEN and CKM_SHA256_HMAC "

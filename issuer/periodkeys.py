@@ -29,15 +29,31 @@ _PERIOD = re.compile(r"\d{4}-\d{2}|\d{4}-W\d{2}|\d{4}-\d{2}-\d{2}")
 _FILE = re.compile(r"period-(.+)\.key")
 
 
+def is_period(name: str) -> bool:
+    """A real period name: the right shape and a real month, week or day (not 2026-13 or 2026-02-30)."""
+    if not _PERIOD.fullmatch(name):
+        return False
+    try:
+        period_span(name)
+    except ValueError:
+        return False
+    return True
+
+
 def check_period(period: str) -> str:
-    if not _PERIOD.fullmatch(period):
+    if not is_period(period):
         raise KeyStoreError("not a vault period name", "periods look like 2026-12, 2026-W49 or 2026-12-02")
     return period
 
 
 def oldest_first(names: Iterable[str]) -> list[str]:
     """The period names among ``names``, oldest first (anything else, e.g. a stray file, is left out)."""
-    return sorted({name for name in names if _PERIOD.fullmatch(name)}, key=lambda p: (period_span(p)[0], p))
+    return sorted({name for name in names if is_period(name)}, key=lambda p: (period_span(p)[0], p))
+
+
+def not_periods(names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that are not real periods (a key made by hand, or by a damaged copy)."""
+    return sorted({name for name in names if not is_period(name)})
 
 
 def period_of(day: date, kind: str) -> str:
@@ -99,14 +115,23 @@ class PeriodKeyStore(Protocol):
     def periods(self) -> list[str]:
         """Periods whose key still exists, oldest first."""
 
+    def names(self) -> list[str]:
+        """The name of every period key in the store, real period or not (what ``destroy-all`` destroys)."""
+
+    def identity(self) -> str:
+        """Which store this is (a resolved folder, or a token's label and serial number), as the vault records it."""
+
     def key(self, period: str, create: bool = False) -> bytes | None:
         """The period's 32-byte key material (a new key if ``create``); None once destroyed, even by another process."""
 
-    def destroy(self, period: str) -> bool:
-        """Destroy one period key for good; False if it was already gone."""
+    def candidates(self, period: str, create: bool = False) -> list[bytes]:
+        """The material of every key the period has, the one to write with first (a token may hold two)."""
+
+    def destroy(self, name: str) -> bool:
+        """Destroy one period key (any name from ``names``) for good; False if it was already gone."""
 
     def close(self) -> None:
-        """Forget what is held in memory."""
+        """Forget what is held in memory; close a session only if this store opened it."""
 
 
 class PeriodKeys:
@@ -122,10 +147,16 @@ class PeriodKeys:
 
     def periods(self) -> list[str]:
         """Periods whose key still exists, oldest first."""
+        return oldest_first(self.names())
+
+    def names(self) -> list[str]:
         if not self.dir.is_dir():
             return []
         found = (_FILE.fullmatch(p.name) for p in self.dir.iterdir())
-        return oldest_first(m.group(1) for m in found if m)
+        return sorted(m.group(1) for m in found if m)
+
+    def identity(self) -> str:
+        return f"the folder {self.dir.resolve()}"
 
     def key(self, period: str, create: bool = False) -> bytes | None:
         """The period's key; a new one if ``create`` and none exists; None once destroyed (here or by another process)."""
@@ -140,10 +171,16 @@ class PeriodKeys:
             self._cache[period] = load_secret(path, self.passphrase, PERIOD_KEY_LABEL, f"the vault key of period {period}")
         return self._cache[period]
 
-    def destroy(self, period: str) -> bool:
-        """Destroy one period key for good; False if it was already gone."""
-        self._cache.pop(period, None)
-        path = self._path(period)
+    def candidates(self, period: str, create: bool = False) -> list[bytes]:
+        key = self.key(period, create)
+        return [] if key is None else [key]
+
+    def destroy(self, name: str) -> bool:
+        """Destroy one period key (any name ``names`` lists) for good; False if it was already gone."""
+        self._cache.pop(name, None)
+        path = self.dir / f"period-{name}.key"
+        if path.parent != self.dir or not _FILE.fullmatch(path.name):  # a name, never a path elsewhere
+            raise KeyStoreError(f"{name!r} is not a period key name", "this is a bug; please report it")
         if not path.exists():
             return False
         shred_file(path)

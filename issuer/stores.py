@@ -16,7 +16,7 @@ from typing import Any
 
 from .config import CityConfig
 from .errors import KeyStoreError
-from .hsm import PIN_ENV, VAULT_PIN_ENV, TokenKeyStore, is_token_uri, parse_uri, pin_from_env_or_prompt
+from .hsm import PIN_ENV, VAULT_PIN_ENV, TokenKeyStore, is_token_uri, parse_uri, pin_from_env_or_prompt, same_token
 from .keys import KeyStore
 from .periodkeys import PeriodKeys, PeriodKeyStore, resolve_key_store
 from .registry import Registry
@@ -65,9 +65,9 @@ def open_period_keys(city_dir: Path, config: CityConfig, keys: Any = None) -> Pe
         return _sealed_period_keys(city_dir, config, keys.passphrase if keys else None)
     city_uri = parse_uri(config.key_store)
     uri = parse_uri(config.vault.key_store) if config.vault.key_store else city_uri
-    if isinstance(keys, TokenKeyStore) and keys.uri == uri:
+    if isinstance(keys, TokenKeyStore) and same_token(keys.uri, uri):
         return TokenPeriodKeys(keys.token)
-    if uri == city_uri:
+    if same_token(uri, city_uri):
         return TokenPeriodKeys.open(uri, pin_from_env_or_prompt(), PIN_ENV, city_token=True)
     pin = pin_from_env_or_prompt(VAULT_PIN_ENV, "the vault's token")
     return TokenPeriodKeys.open(uri, pin, VAULT_PIN_ENV, city_token=False)

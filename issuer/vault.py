@@ -59,6 +59,10 @@ class VaultError(IssuerError):
     """The vault is missing, damaged, or no longer holds the record asked for."""
 
 
+class VaultKeyStoreError(VaultError):
+    """city.json names another period-key store than the one the vault was created with."""
+
+
 class RecordShreddedError(VaultError):
     """The card's enrolment record is not (or no longer) in the vault: the resident enrols again."""
 
@@ -121,6 +125,10 @@ def _derive(period_key: bytes, purpose: bytes) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=None, info=b"cityid vault " + purpose).derive(period_key)
 
 
+def _lookup(lookup_key: bytes, card_number: str) -> bytes:
+    return hmac.new(lookup_key, b"card-number\0" + card_number.encode("ascii"), hashlib.sha256).digest()
+
+
 def _associated(rid: bytes, period: str) -> bytes:
     return b"cityid vault record v1\0" + rid + b"\0" + period.encode("ascii")
 
@@ -138,6 +146,22 @@ def vault_path(city_dir: Path) -> Path:
     return Path(city_dir) / VAULT_DIR / VAULT_FILE
 
 
+def _check_key_store(db: sqlite3.Connection, here: str) -> None:
+    """The vault opens only with the key store it was created with (recorded at its first open since cityid
+    records it): with another, its records would look shredded while their keys still exist."""
+    row = db.execute("SELECT value FROM meta WHERE name = 'key_store'").fetchone()
+    if row is None:
+        with _transaction(db):
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('key_store', ?)", (here,))
+        row = db.execute("SELECT value FROM meta WHERE name = 'key_store'").fetchone()
+    (recorded,) = row
+    if recorded != here:
+        db.close()
+        raise VaultKeyStoreError(f"this vault's period keys are in {recorded}, but city.json now names {here}",
+                                 "set vault.key_store in city.json back to that store (or put the city folder back "
+                                 "where it was); to destroy those keys, run destroy-all with that setting")
+
+
 class Vault:
     """The city's records vault: ``CITY/vault/records.sqlite`` plus the period keys."""
 
@@ -147,8 +171,8 @@ class Vault:
         self.keys = keys
         self.period_kind = period_kind
         self._new_key_lock = new_key_lock
-        self._derived: dict[tuple[str, bytes, bytes], bytes] = {}
-        self._asked: dict[str, bytes | None] | None = None
+        self._derived: dict[tuple[bytes, bytes], bytes] = {}
+        self._asked: dict[str, list[bytes]] | None = None
 
     @classmethod
     def open(cls, city_dir: Path, keys: PeriodKeyStore, period_kind: str,
@@ -171,61 +195,70 @@ class Vault:
                             db.execute(statement)
                     db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             row = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+            if row is None or row[0] != str(SCHEMA_VERSION):
+                db.close()
+                raise VaultError("the vault is from another version of cityid",
+                                 "use the matching cityid-issuer version")
+            _check_key_store(db, keys.identity())
         except sqlite3.DatabaseError:
             raise VaultError("the vault file is damaged or not a cityid vault; it was not modified",
                              "restore vault/records.sqlite from the latest backup") from None
-        if row is None or row[0] != str(SCHEMA_VERSION):
-            raise VaultError("the vault is from another version of cityid", "use the matching cityid-issuer version")
         return cls(db, keys, period_kind, new_key_lock)
 
     def close(self) -> None:
+        """Close the vault file; the period keys stay open (whoever opened them closes them)."""
         self.db.close()
-        self.keys.close()
 
     @contextmanager
     def _each_period_key_once(self) -> Iterator[None]:
-        """Within one call, ask the key store once per period: a token answers in milliseconds, per record too slow."""
-        self._asked = {}
+        """Within one call, ask the key store once per period: a token answers in milliseconds, per record too slow.
+
+        Between calls nothing is kept: a key destroyed meanwhile is gone at the next call (within a call, such
+        as one ``put`` of a batch chunk, the key asked for at its start is used to its end)."""
+        self._asked, self._derived = {}, {}
         try:
             yield
         finally:
-            self._asked = None
+            self._asked, self._derived = None, {}
 
-    def _period_key(self, period: str, create: bool) -> bytes | None:
+    def _period_keys(self, period: str, create: bool = False) -> list[bytes]:
+        """The period's key material: one, or (a token two processes raced on) several, the one to write first."""
         asked = self._asked if self._asked is not None else {}
         if period not in asked:
-            asked[period] = self.keys.key(period)  # None once destroyed, even by another process
-        if asked[period] is None and create:
+            asked[period] = self.keys.candidates(period)  # none once destroyed, even by another process
+        if not asked[period] and create:
             with self._new_key_lock():  # asked again inside: another process may have just made it
-                asked[period] = self.keys.key(period, create=True)
+                asked[period] = self.keys.candidates(period, create=True)
         return asked[period]
 
-    def _key(self, period: str, purpose: bytes, create: bool = False) -> bytes | None:
-        period_key = self._period_key(period, create)
-        if period_key is None:
-            self._derived = {k: v for k, v in self._derived.items() if k[0] != period}
-            return None
-        if (period, purpose, period_key) not in self._derived:
-            self._derived[(period, purpose, period_key)] = _derive(period_key, purpose)
-        return self._derived[(period, purpose, period_key)]
+    def _key(self, period_key: bytes, purpose: bytes) -> bytes:
+        if (purpose, period_key) not in self._derived:
+            derived = _derive(period_key, purpose)
+            if self._asked is None:  # outside a call: keep nothing
+                return derived
+            self._derived[(purpose, period_key)] = derived
+        return self._derived[(purpose, period_key)]
 
-    def _lookup(self, period: str, card_number: str, create: bool = False) -> bytes | None:
-        key = self._key(period, b"lookup", create)
-        return None if key is None else hmac.new(key, b"card-number\0" + card_number.encode("ascii"),
-                                                 hashlib.sha256).digest()
+    def _lookups(self, period: str, card_number: str) -> list[bytes]:
+        return [_lookup(self._key(key, b"lookup"), card_number) for key in self._period_keys(period)]
 
     # -- records
     def put(self, *records: VaultRecord) -> None:
         """Store (or replace) cards' records, each under the period of its issue date, in one transaction."""
-        with _transaction(self.db), self._each_period_key_once():
-            for record in records:
-                self._put(record)
+        with self._each_period_key_once():
+            # Before BEGIN: making a key takes the city's lock, which publish and shred hold while they wait for
+            # the vault's write lock.
+            for period in dict.fromkeys(period_of(record.issued_on, self.period_kind) for record in records):
+                self._period_keys(period, create=True)
+            with _transaction(self.db):
+                for record in records:
+                    self._put(record)
 
     def _put(self, record: VaultRecord) -> None:
         period = period_of(record.issued_on, self.period_kind)
-        lookup = self._lookup(period, record.card_number, create=True)
-        wrap_key = self._key(period, b"wrap")
-        assert lookup is not None and wrap_key is not None
+        period_key = self._period_keys(period)[0]  # the lowest id's, so every writer picks the same one
+        lookup = _lookup(self._key(period_key, b"lookup"), record.card_number)
+        wrap_key = self._key(period_key, b"wrap")
         rid, record_key = secrets.token_bytes(16), AESGCM.generate_key(256)
         ad = _associated(rid, period)
         nonce, wrap_nonce = secrets.token_bytes(12), secrets.token_bytes(12)
@@ -243,23 +276,28 @@ class Vault:
         """
         kinds = (self.period_kind, *(kind for kind in VAULT_PERIODS if kind != self.period_kind))
         for period in dict.fromkeys(period_of(issued_on, kind) for kind in kinds):
-            lookup = self._lookup(period, card_number)
-            row = lookup and self.db.execute("SELECT lookup, period, rid, wrapped, sealed FROM records "
-                                             "WHERE lookup = ?", (lookup,)).fetchone()
-            if row:
-                return row
+            for lookup in self._lookups(period, card_number):
+                row = self.db.execute("SELECT lookup, period, rid, wrapped, sealed FROM records "
+                                      "WHERE lookup = ?", (lookup,)).fetchone()
+                if row:
+                    return row
         return None
 
     def _decrypt(self, period: str, rid: bytes, wrapped: bytes, sealed: bytes) -> VaultRecord:
-        wrap_key = self._key(period, b"wrap")
-        if wrap_key is None:
+        period_keys = self._period_keys(period)
+        if not period_keys:
             raise RecordShreddedError("that record's period key has been destroyed", "the resident enrols again")
         ad = _associated(rid, period)
-        try:
-            record_key = AESGCM(wrap_key).decrypt(wrapped[:12], wrapped[12:], ad)
-            return VaultRecord.from_bytes(AESGCM(record_key).decrypt(sealed[:12], sealed[12:], ad))
-        except (InvalidTag, ValueError, KeyError, TypeError):
-            raise VaultError(*_DAMAGED) from None
+        for period_key in period_keys:  # several only in a raced token: the GCM tag tells which sealed it
+            try:
+                record_key = AESGCM(self._key(period_key, b"wrap")).decrypt(wrapped[:12], wrapped[12:], ad)
+            except InvalidTag:
+                continue
+            try:
+                return VaultRecord.from_bytes(AESGCM(record_key).decrypt(sealed[:12], sealed[12:], ad))
+            except (InvalidTag, ValueError, KeyError, TypeError):
+                break
+        raise VaultError(*_DAMAGED)
 
     def get(self, card_number: str, issued_on: date) -> VaultRecord:
         """The record of the card issued on ``issued_on`` (the registry knows the date), or RecordShreddedError."""
@@ -325,7 +363,6 @@ class Vault:
         doomed = [p for p in self.keys.periods() if period_span(p)[0] < day]
         for period in doomed:
             self.keys.destroy(period)
-        self._derived = {k: v for k, v in self._derived.items() if k[0] not in doomed}
         self._drop_unreadable()
         return doomed
 
@@ -347,18 +384,60 @@ def check_print_folder(city_dir: Path, out_dir: Path) -> None:
                          "in clear", "choose an --out folder outside the city folder")
 
 
-def destroy_everything(city_dir: Path, keys: PeriodKeyStore) -> tuple[int, bool]:
+@dataclass(frozen=True)
+class Destruction:
+    """What ``destroy_everything`` did: every key it destroyed, every one it could not, and what it left."""
+
+    destroyed: list[str]
+    failed: dict[str, str]  # key name -> why it was not destroyed
+    vault_removed: bool
+    keyed_elsewhere: int | None  # records whose period had no key in this store (None: the vault file was unreadable)
+    recorded_store: str | None  # where the vault says its keys are, when that is not this store
+
+
+def _records_without_key(city_dir: Path, held: set[str]) -> tuple[int | None, str | None]:
+    """Records whose period has no key in this store, and the store the vault was created with."""
+    path = vault_path(city_dir)
+    if not path.exists():
+        return 0, None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            per_period = db.execute("SELECT period, count(*) FROM records GROUP BY period").fetchall()
+            recorded = db.execute("SELECT value FROM meta WHERE name = 'key_store'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return None, None
+    return sum(n for period, n in per_period if period not in held), recorded[0] if recorded else None
+
+
+def destroy_everything(city_dir: Path, keys: PeriodKeyStore) -> Destruction:
     """The emergency path: destroy every period key first (that alone makes every record unreadable,
     backups included), then unlink the vault's ciphertext.  Needs no passphrase (a token needs its PIN).
 
-    Returns (period keys destroyed, whether vault files were removed).
+    Every key named like a period key goes, whether or not its name is a real period; a key that fails to be
+    destroyed does not stop the others.
     """
-    destroyed = sum(keys.destroy(period) for period in keys.periods())
+    names = keys.names()  # a store that cannot be listed raises here, before anything is destroyed
+    keyed_elsewhere, recorded = _records_without_key(city_dir, set(names))
+    destroyed: list[str] = []
+    failed: dict[str, str] = {}
+    for name in names:
+        try:
+            keys.destroy(name)  # False: another process destroyed it first, gone all the same
+            destroyed.append(name)
+        except IssuerError as exc:
+            failed[name] = exc.message
+        except OSError as exc:
+            failed[name] = exc.strerror or type(exc).__name__
     path = vault_path(city_dir)
     removed = False
     for part in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), path):
         if part.exists():
             part.unlink()  # ciphertext under destroyed keys: no overwrite needed, and a large vault unlinks at once
             removed = True
-    fsync_dir(path.parent)
-    return destroyed, removed
+    if path.parent.is_dir():
+        fsync_dir(path.parent)
+    return Destruction(destroyed, failed, removed, keyed_elsewhere,
+                       recorded if recorded not in (None, keys.identity()) else None)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from . import config as city_config, stores
 from .errors import IssuerError, KeyStoreError
-from .periodkeys import PeriodKeys, PeriodKeyStore, period_span
+from .periodkeys import PeriodKeys, PeriodKeyStore, not_periods, period_span
 from .reissue import attach_scans, reissue, renew_expiring
 from .vault import destroy_everything, vault_path
 from .vault_token import PERIOD_KEY_PREFIX, TokenPeriodKeys
@@ -36,6 +36,8 @@ def vault_commands(sub: Any) -> None:
     p = sub.add_parser("shred", help="destroy the vault keys of every period that began before DATE")
     p.add_argument("dir", type=Path)
     p.add_argument("--before", required=True, type=_date, metavar="YYYY-MM-DD")
+    p.add_argument("--include-current", action="store_true",
+                   help="also destroy the current period's key (a DATE after the current period began)")
     p = sub.add_parser("destroy-all", help="emergency: destroy every vault key at once (typed confirmation)")
     p.add_argument("dir", type=Path)
     p.add_argument("--confirm", metavar="TEXT", help=f"the city's issuer host name or {CONFIRM_WORD} (else asked)")
@@ -83,7 +85,6 @@ class _KeyStoreWords(NamedTuple):
 
     where: str
     backups: str
-    unlocked_by: str
     not_covered: str
 
 
@@ -91,13 +92,13 @@ def _key_store_words(keys: PeriodKeyStore) -> _KeyStoreWords:
     if isinstance(keys, TokenPeriodKeys):
         return _KeyStoreWords(
             f"the token {keys.uri.token!r} ({keys.uri}), objects labelled {PERIOD_KEY_PREFIX}*",
-            "keep them out of the HSM's backups and clones", "the PIN",
+            "keep them out of the HSM's backups and clones",
             "backups or clones of that token made with the HSM's own tools (they hold the period keys: destroy "
             "them too), old blocks of a software token's object files (SoftHSM2) that its disk may still hold "
             "(sealed under the PIN)")
     if isinstance(keys, PeriodKeys):
         return _KeyStoreWords(
-            f"the folder {keys.dir}", "never back it up with the city folder", "the passphrase",
+            f"the folder {keys.dir}", "never back it up with the city folder",
             "copies of the vault key store folder made outside cityid (destroy them too), old blocks of the key "
             "files that a flash disk may still hold (they are passphrase-sealed)")
     raise AssertionError(type(keys).__name__)
@@ -110,13 +111,17 @@ def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
         words = _key_store_words(vault.keys)
         print(f"Vault key store: {words.where} ({words.backups}).")
         print("Periods held: " + (", ".join(f"{_span_text(p)}: {n} record(s)" for p, n in counts.items()) or "none") + ".")
+        strays = not_periods(vault.keys.names())
+        if strays:  # not used by the vault, but destroy-all destroys them too
+            print(f"Ignored: {len(strays)} key(s) named like period keys whose name is not a real period "
+                  f"({', '.join(strays)}); destroy-all destroys them too.")
         if setting.retention_days is None:
             print("Retention: none set; records stay until `cityid-issuer shred` or `destroy-all`.")
         else:
             print(f"Retention: {setting.retention_days} days; each publish shreds every period that began before then.")
         return 0
     if args.command == "shred":
-        destroyed = city.shred(args.before)
+        destroyed = city.shred(args.before, include_current=args.include_current)
         if not destroyed:
             print(f"No vault period began before {args.before.isoformat()}: nothing destroyed.")
             return 0
@@ -162,6 +167,12 @@ def run_vault_command(city: "Issuer", args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+#: When no one has the PIN, the keys still go: with the token, which only its security officer may re-initialise.
+_NO_PIN_LAST_RESORT = ("if no one has the PIN, the last resort is the token's security officer re-initialising the "
+                       "vault's token (softhsm2-util --init-token, or the HSM's own tools), which destroys every key in "
+                       "it, the city's own too when the vault shares the city's token")
+
+
 def destroy_all(city_dir: Path, confirm: str | None) -> int:
     """Destroy every vault period key after a typed confirmation, time it, and say what survives.
 
@@ -170,16 +181,17 @@ def destroy_all(city_dir: Path, confirm: str | None) -> int:
     config = city_config.load(city_dir)
     try:
         keys = stores.open_period_keys(city_dir, config)
-    except KeyStoreError as exc:  # e.g. no PIN, or a wrong one: say plainly that nothing happened
-        raise KeyStoreError(f"{exc.message}; nothing was destroyed", exc.advice) from None
-    try:
-        return _destroy_all(city_dir, urlsplit(config.issuer).hostname or "", keys, confirm)
-    finally:
-        keys.close()
+        try:
+            return _destroy_all(city_dir, urlsplit(config.issuer).hostname or "", keys, confirm)
+        finally:
+            keys.close()
+    except KeyStoreError as exc:  # e.g. no PIN, a wrong one, a token that cannot be listed: nothing happened
+        advice = f"{exc.advice}; {_NO_PIN_LAST_RESORT}" if stores.uses_token(config) else exc.advice
+        raise KeyStoreError(f"{exc.message}; nothing was destroyed", advice) from None
 
 
 def _destroy_all(city_dir: Path, host: str, keys: PeriodKeyStore, confirm: str | None) -> int:
-    if not keys.periods() and not vault_path(city_dir).exists():
+    if not keys.names() and not vault_path(city_dir).exists():
         print("This city has no vault keys and no vault file: nothing to destroy.")
         return 0
     if confirm is None:
@@ -190,15 +202,38 @@ def _destroy_all(city_dir: Path, host: str, keys: PeriodKeyStore, confirm: str |
         raise IssuerError("the confirmation did not match; nothing was destroyed",
                           f"type the issuer host name ({host}) or {CONFIRM_WORD} exactly")
     started = time.perf_counter()
-    destroyed, removed = destroy_everything(city_dir, keys)
+    done = destroy_everything(city_dir, keys)
     seconds = time.perf_counter() - started
     words = _key_store_words(keys)
-    print(f"Destroyed {destroyed} vault period key(s){' and the vault file' if removed else ''} in {seconds:.3f} s "
-          f"(key store: {words.where}).")
-    print(f"Cannot be recovered, by anyone, with or without {words.unlocked_by}: every enrolment record (input rows, "
-          "photos, document scans), here and in every backup of the city folder, which only ever held ciphertext.")
+    print(f"Destroyed {len(done.destroyed)} vault period key(s){' and the vault file' if done.vault_removed else ''} "
+          f"in {seconds:.3f} s (key store: {words.where}).")
+    strays = not_periods(done.destroyed)
+    if strays:
+        print(f"{len(strays)} of them had a name that is not a real period ({', '.join(strays)}): "
+              "destroyed all the same.")
+    complete = not done.failed and done.keyed_elsewhere == 0
+    if complete:
+        print("Cannot be recovered from the city folder or its backups: every enrolment record (input rows, photos, "
+              "document scans), here and in every backup, which only ever held ciphertext.")
+    if done.failed:
+        print(f"NOT destroyed: {len(done.failed)} period key(s): " +
+              "; ".join(f"{name} ({why})" for name, why in sorted(done.failed.items())) +
+              ". Their records can still be read from backups of the city folder with those keys.")
+    if done.keyed_elsewhere:
+        where = done.recorded_store or "a key store city.json no longer names"
+        print(f"NOT destroyed: the keys of {done.keyed_elsewhere} record(s), which are not in this key store: the vault "
+              f"recorded its keys in {where}. Backups of the city folder can still be read with them.")
+    if done.keyed_elsewhere is None:
+        print("The vault file could not be read to check that every record's key was in this key store.")
     print("Still exists: the registry (card statuses under keyed hashes of card numbers, no names), the city's "
           "signing keys, the published trust folder, and cards already in residents' hands, which keep working. "
           f"Not covered: {words.not_covered}, and enrolment input files and print folders not yet deleted. "
           "Replacement and renewal now need a new enrolment.")
+    if done.failed:
+        raise IssuerError(f"destroy-all destroyed {len(done.destroyed)} vault key(s) and could not destroy "
+                          f"{len(done.failed)}", "fix what is named above, then run destroy-all again")
+    if not complete:
+        raise IssuerError("destroy-all destroyed every key in this key store, but not every record's key",
+                          "set vault.key_store in city.json to the store the vault recorded, then run destroy-all "
+                          "again")
     return 0

@@ -6,11 +6,14 @@ extractable, not copyable, not modifiable, and good for ``CKM_SHA256_HMAC`` only
 (see ``hsm.Token.new_hmac_key``).  What the vault derives its keys from is the
 HMAC-SHA256, computed inside the token, of a fixed message naming the period: the
 vault's code is the same as with sealed files, and the key itself never leaves
-the token.  Destroying a period key is ``C_DestroyObject``; from then on no one,
-with or without the PIN, can make the token compute that value again.
+the token.  Destroying a period key is ``C_DestroyObject``; from then on the token
+cannot compute that value again (a software token's old object files may still hold the
+key, sealed under the PIN: see the README's SoftHSM2 note).
 
-Nothing is cached: every call asks the token, so a key that another process (or
-``destroy-all``) destroyed is gone here at once.
+Nothing is cached between calls: each call asks the token, so a key that another
+process (or ``destroy-all``) destroyed is gone here at the next call.  Within one
+call (one ``Vault.put`` of a whole batch chunk, one ``get``) the vault asks once per
+period, so a key destroyed during that call is still used until it returns.
 """
 
 from __future__ import annotations
@@ -49,26 +52,34 @@ class TokenPeriodKeys:
         return cls(token, owns_session=True)
 
     def periods(self) -> list[str]:
+        return oldest_first(self.names())
+
+    def names(self) -> list[str]:
         labels = self.token.secret_key_labels()
-        return oldest_first(label[len(PERIOD_KEY_PREFIX):] for label in labels if label.startswith(PERIOD_KEY_PREFIX))
+        return sorted({label[len(PERIOD_KEY_PREFIX):] for label in labels if label.startswith(PERIOD_KEY_PREFIX)})
+
+    def identity(self) -> str:
+        return f"the token {self.uri.token!r} (serial number {self.token.serial})"
 
     def key(self, period: str, create: bool = False) -> bytes | None:
-        """The period's key material; a new key if ``create`` (under the vault's lock: see ``Vault.open``)."""
+        """The period's key material (its lowest-id key's); a new key if ``create`` (under the vault's lock)."""
+        found = self.candidates(period, create)
+        return found[0] if found else None
+
+    def candidates(self, period: str, create: bool = False) -> list[bytes]:
+        """The material of every key of the period, lowest id first (two processes without one city's lock may
+        each have made one: every record opens under exactly one, which its GCM tag tells)."""
         label = period_key_label(period)
         ids = self.token.secret_key_ids(label)
-        if len(ids) > 1:  # made at once by processes that do not share one city's lock: not one city's token
-            raise KeyStoreError(f"the token holds {len(ids)} vault keys of period {period}",
-                                "a vault's token serves one city: stop any other city using it; that period's "
-                                "records stay unreadable until it is shredded (its residents enrol again)")
-        if not ids:
-            if not create:
-                return None
+        if not ids and create:
             ids = [self.token.new_hmac_key(label)]
-        return self.token.hmac_sha256(label, ids[0], _MESSAGE + period.encode("ascii"))
+        found = (self.token.hmac_sha256(label, ident, _MESSAGE + period.encode("ascii")) for ident in ids)
+        return [material for material in found if material is not None]
 
-    def destroy(self, period: str) -> bool:
-        return self.token.destroy_secret_keys(period_key_label(period)) > 0
+    def destroy(self, name: str) -> bool:
+        return self.token.destroy_secret_keys(PERIOD_KEY_PREFIX + name) > 0
 
     def close(self) -> None:
         if self._owns_session:
+            self._owns_session = False  # closed once, however many owners say so
             self.token.close()

@@ -152,6 +152,10 @@ def test_period_keys_are_hmac_keys_that_never_leave_the_token(hsm_token, softhsm
         assert period_key[attribute] is expected, attribute
     with pytest.raises(pkcs11.AttributeSensitive):
         period_key[Attribute.VALUE]
+    assert list(period_key[Attribute.ALLOWED_MECHANISMS]) == [pkcs11.Mechanism.SHA256_HMAC]
+    for other in (pkcs11.Mechanism.SHA_1_HMAC, pkcs11.Mechanism.SHA512_HMAC):  # HMAC-SHA256 only, as documented
+        with pytest.raises(pkcs11.PKCS11Error):
+            period_key.sign(b"x", mechanism=other)
     with pytest.raises(pkcs11.PKCS11Error):  # no copy that would outlive its destruction
         period_key.copy({Attribute.LABEL: "a copy"})
     with pytest.raises(pkcs11.PKCS11Error):

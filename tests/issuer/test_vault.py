@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -77,6 +77,19 @@ def assert_nothing_personal(blob: bytes, texts: set[str], raw: list[bytes], wher
             assert form not in blob, f"photo or input-row bytes appear in {where}"
 
 
+def vault_key_material(keys, period: str) -> list[bytes]:
+    """A period's key material and the wrap and lookup keys derived from it (what must never reach a disk)."""
+    material = keys.key(period)
+    assert material is not None
+    return [material, _derive(material, b"wrap"), _derive(material, b"lookup")]
+
+
+def assert_no_key_material(blob: bytes, secrets: list[bytes], where: str) -> None:
+    for secret in secrets:
+        for form in [*encodings(secret), secret.hex().encode(), secret.hex().upper().encode()]:
+            assert form not in blob, f"vault key material appears in {where}"
+
+
 def try_every_secret(city_dir: Path, secrets: list[bytes]) -> int:
     """Try each secret the passphrase opens as a period key on every vault row; count rows it opens."""
     from cryptography.exceptions import InvalidTag
@@ -106,7 +119,7 @@ def unsealable_secrets(folder: Path) -> list[bytes]:
     return found + [load_secret(path, PASSPHRASE.encode(), PERIOD_KEY_LABEL) for path in folder.glob("*.key")]
 
 
-def test_seizure_drill(vault_city, tmp_path):
+def test_seizure_drill(vault_city, tmp_path, capsys):
     """Issue with the vault on, back up the city folder, shred: no backup or live file yields a resident's data."""
     photo_path = tmp_path / "photo.jpg"
     photo_path.write_bytes(PHOTO)
@@ -142,6 +155,7 @@ def test_seizure_drill(vault_city, tmp_path):
     assert record.fields["given_name"] == "Esperanza" and record.photo == PHOTO
     assert try_every_secret(backup, unsealable_secrets(store_dir)) == len(numbers)
 
+    material = vault_key_material(vault_city.vault.keys, "2026-03")
     destroyed = vault_city.shred(date(2026, 3, 2))
     assert destroyed == ["2026-03"] and not list(store_dir.iterdir())
 
@@ -150,7 +164,10 @@ def test_seizure_drill(vault_city, tmp_path):
     assert len(secrets) >= 6  # root key, issuing key, registry secret: live and backup
     for where, folder in (("the live city folder", city_dir), ("the backup", backup), ("the key store", store_dir)):
         assert_nothing_personal(folder_bytes(folder), texts, raw, where)
+        assert_no_key_material(folder_bytes(folder), material, where)
         assert try_every_secret(folder, secrets) == 0
+    captured = capsys.readouterr()
+    assert_no_key_material((captured.out + captured.err).encode(), material, "the output")
     for number in numbers:
         with pytest.raises(RecordShreddedError):
             backup_vault.get(number, NOW.date())
@@ -159,7 +176,9 @@ def test_seizure_drill(vault_city, tmp_path):
     backup_vault.close()
     vault_city.close()
     assert_nothing_personal(folder_bytes(city_dir), texts, raw, "the live city folder after close")
-    with Issuer.open(backup, PASSPHRASE) as restored:  # a restored backup opens, and holds nothing readable
+    shutil.rmtree(city_dir)
+    shutil.copytree(backup, city_dir)  # restored where the city was: its vault opens only with its own key store
+    with Issuer.open(city_dir, PASSPHRASE) as restored:  # a restored backup opens, and holds nothing readable
         assert restored.vault.count() == 0
         with pytest.raises(RecordShreddedError):
             reissue(restored, numbers[0], tmp_path / "new")
@@ -326,3 +345,137 @@ def test_cli_vault_commands_and_destroy_all(tmp_path):
 
     assert_absent(output, personal_strings(PEOPLE[:3]) | set(numbers) | set(new_numbers), "the vault commands' output")
     assert cli("shred", city, "--before", "2026-13-01").returncode == 2
+
+
+def test_destroy_all_destroys_oddly_named_keys_and_keeps_going_past_a_failure(tmp_path):
+    """A key file whose name is not a real period (2026-13) neither stops vault-status nor destroy-all, and a key
+    that cannot be destroyed is reported, with the count of those that were, while the others still go."""
+    city = tmp_path / "city"
+    assert cli("init", city, "--vault", "--root-key", tmp_path / "usb" / "root.pem").returncode == 0
+    people = write_jsonl(tmp_path / "people.jsonl", PEOPLE[:2])
+    assert cli("issue", city, "--input", people, "--out", tmp_path / "out", "--workers", "1").returncode == 0
+    store = default_key_store(city)
+    (real,) = store.iterdir()
+    shutil.copy(real, store / "period-2026-13.key")  # shaped like a period, and no period
+    shutil.copy(real, store / "period-2026-02-30.key")
+    status = cli("vault-status", city)
+    assert status.returncode == 0, status.stderr
+    assert b"2 record(s)" in status.stdout and b"(2026-02-30, 2026-13); destroy-all destroys them too" in status.stdout
+    (store / "period-2026-W60.key").mkdir()  # a key that cannot be overwritten: destroy-all must not stop there
+    done = cli("destroy-all", city, "--confirm", "DESTROY")
+    out = done.stdout.decode()
+    assert done.returncode == 1 and b"Traceback" not in done.stderr
+    assert "Destroyed 3 vault period key(s) and the vault file" in out
+    assert "2 of them had a name that is not a real period (2026-02-30, 2026-13)" in out
+    assert "NOT destroyed: 1 period key(s): 2026-W60 (Is a directory)" in out and "Cannot be recovered" not in out
+    assert b"destroyed 3 vault key(s) and could not destroy 1" in done.stderr
+    assert [p.name for p in store.iterdir()] == ["period-2026-W60.key"] and not vault_path(city).exists()
+    (store / "period-2026-W60.key").rmdir()
+    again = cli("destroy-all", city, "--confirm", "DESTROY")
+    assert again.returncode == 0 and b"nothing to destroy" in again.stdout
+
+
+def test_a_moved_key_folder_is_refused_and_destroy_all_says_where_the_keys_are(vault_city, tmp_path):
+    """The vault records its key store: opened with another (the city folder moved, vault.key_store changed), it
+    refuses, naming the store it was created with, and destroy-all does not claim that nothing can be recovered."""
+    vault_city.issue_card(PEOPLE[0], now=NOW)
+    store = vault_city.vault.keys.dir
+    vault_city.close()
+    moved = tmp_path / "moved"
+    (tmp_path / "city").rename(moved)  # its default key folder is now moved.vault-keys, which is empty
+    with pytest.raises(VaultError, match=f"period keys are in the folder {store}, but city.json now names"):
+        Issuer.open(moved, PASSPHRASE)
+    status = cli("vault-status", moved)
+    assert status.returncode == 1 and str(store).encode() in status.stderr and b"Periods held" not in status.stdout
+    done = cli("destroy-all", moved, "--confirm", "DESTROY")
+    out = done.stdout.decode()
+    assert done.returncode == 1 and "Cannot be recovered" not in out
+    assert f"NOT destroyed: the keys of 1 record(s), which are not in this key store: the vault recorded its keys in " \
+           f"the folder {store}" in out
+    assert len(list(store.iterdir())) == 1  # still there, as said
+    config = json.loads((moved / "city.json").read_text())
+    config["vault"]["key_store"] = str(store)
+    (moved / "city.json").write_text(json.dumps(config))
+    assert cli("destroy-all", moved, "--confirm", "DESTROY").returncode == 0 and not list(store.iterdir())
+
+
+def test_a_vault_made_before_the_key_store_was_recorded_records_it_at_first_open(vault_city, tmp_path):
+    vault_city.issue_card(PEOPLE[0], now=NOW)
+    store = vault_city.vault.keys
+    vault_city.vault.db.execute("DELETE FROM meta WHERE name = 'key_store'")
+    vault_city.close()
+    with Issuer.open(tmp_path / "city", PASSPHRASE) as city:
+        assert city.vault.count() == 1
+    db = sqlite3.connect(vault_path(tmp_path / "city"))
+    assert db.execute("SELECT value FROM meta WHERE name = 'key_store'").fetchone() == (store.identity(),)
+    db.close()
+    other = PeriodKeys(tmp_path / "elsewhere", PASSPHRASE.encode())
+    with pytest.raises(VaultError, match="period keys are in the folder"):
+        Vault.open(tmp_path / "city", other, "month")
+
+
+def test_closing_a_vault_leaves_the_key_store_it_was_handed_open(vault_city, tmp_path):
+    card = vault_city.issue_card(PEOPLE[0], now=NOW)
+    keys = vault_city.vault.keys
+    held = keys.key("2026-03")
+    Vault.open(tmp_path / "city", keys, "month").close()
+    assert keys._cache == {"2026-03": held}  # the city's vault still has its keys
+    assert enrolment_of(vault_city, card.card_number).fields["given_name"] == PEOPLE[0]["given_name"]
+
+
+PUBLISHER = """
+import sys, time
+from datetime import date
+from pathlib import Path
+from issuer import Issuer
+with Issuer.open(sys.argv[1]) as city, city._exclusive():  # what publish and shred do: city lock, then vault
+    Path(sys.argv[2]).touch()
+    time.sleep(1.5)  # the issuer has started its put by now
+    started = time.monotonic()
+    city.vault.shred_before(date(2000, 1, 1))
+    print(f"{time.monotonic() - started:.2f}")
+"""
+
+ISSUER = """
+import sys, time
+from datetime import date
+from pathlib import Path
+from issuer import Issuer
+from issuer.vault import VaultRecord
+with Issuer.open(sys.argv[1]) as city:
+    while not Path(sys.argv[2]).exists():
+        time.sleep(0.01)
+    started = time.monotonic()
+    city.vault.put(VaultRecord("100000000019", date(2031, 5, 1), 2**31, {"n": 1}))  # a new period: a new key
+    print(f"{time.monotonic() - started:.2f}")
+"""
+
+
+def test_issuing_while_publish_holds_the_city_lock_waits_for_it_without_deadlock(vault_city, tmp_path):
+    """put makes its period's key (under the city's lock) before taking the vault's write lock: publish and shred
+    take them the other way round, and a put that held the vault first stalled 15 s, then failed."""
+    vault_city.close()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    flag = tmp_path / "locked"
+    runs = [subprocess.Popen([sys.executable, "-c", code, tmp_path / "city", flag], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env) for code in (PUBLISHER, ISSUER)]
+    (published, published_err), (issued, issued_err) = (run.communicate(timeout=120) for run in runs)
+    assert [run.returncode for run in runs] == [0, 0], published_err + issued_err
+    assert float(published) < 5 and float(issued) < 10  # the issuer waited for publish, which did not wait for it
+    with Issuer.open(tmp_path / "city", PASSPHRASE) as city:
+        assert city.vault.get("100000000019", date(2031, 5, 1)).fields == {"n": 1}
+
+
+def test_shred_refuses_a_date_inside_the_current_period_unless_asked(tmp_path):
+    city = tmp_path / "city"
+    assert cli("init", city, "--vault", "--root-key", tmp_path / "usb" / "root.pem").returncode == 0
+    people = write_jsonl(tmp_path / "people.jsonl", PEOPLE[:1])
+    assert cli("issue", city, "--input", people, "--out", tmp_path / "out", "--workers", "1").returncode == 0
+    tomorrow = (datetime.now(timezone.utc).date() + timedelta(days=1)).isoformat()  # the CLI's day is UTC's
+    refused = cli("shred", city, "--before", tomorrow)
+    assert refused.returncode == 1 and b"current vault period" in refused.stderr
+    assert b"--include-current" in refused.stderr
+    assert len(list(default_key_store(city).iterdir())) == 1
+    done = cli("shred", city, "--before", tomorrow, "--include-current")
+    assert done.returncode == 0 and b"Destroyed the vault keys of 1 period(s)" in done.stdout
+    assert not list(default_key_store(city).iterdir())

@@ -11,14 +11,16 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 from issuer_samples import NOW, PEOPLE, write_jsonl
+from servers import HSM_SO_PIN
 from test_privacy import personal_strings
 from test_roundtrip import code_of, trust
-from test_vault import PHOTO, REPO, SCAN, assert_nothing_personal, cli, folder_bytes, try_every_secret, vault_config
+from test_vault import (PHOTO, REPO, SCAN, assert_no_key_material, assert_nothing_personal, cli, folder_bytes,
+                        try_every_secret, vault_config, vault_key_material)
 
 from issuer import Issuer, IssuerError
 from issuer.config import ConfigError, from_json, to_json, validate
@@ -62,7 +64,7 @@ def everything_the_token_yields(token, periods: set[str]) -> list[bytes]:
     return found
 
 
-def test_hsm_seizure_drill(hsm_vault_city, tmp_path, softhsm):
+def test_hsm_seizure_drill(hsm_vault_city, tmp_path, softhsm, capsys):
     """Issue in an HSM city with the vault on, back up the city folder, shred: with the PIN, nothing is readable."""
     city = hsm_vault_city
     photo_path = tmp_path / "photo.jpg"
@@ -99,13 +101,18 @@ def test_hsm_seizure_drill(hsm_vault_city, tmp_path, softhsm):
     assert record.fields["given_name"] == "Esperanza" and record.photo == PHOTO
     assert try_every_secret(backup, everything_the_token_yields(token, periods)) == len(numbers)
 
+    material = vault_key_material(city.vault.keys, "2026-03")
     assert city.shred(date(2026, 3, 2)) == ["2026-03"]
     assert period_key_labels(token) == [] and city.vault.keys.periods() == []
 
     # After: the live folder and the backup yield nothing, with the PIN and the token in hand.
-    for where, folder in (("the live city folder", city_dir), ("the backup", backup)):
+    for where, folder in (("the live city folder", city_dir), ("the backup", backup),
+                          ("the token's files", softhsm.root)):
         assert_nothing_personal(folder_bytes(folder), texts, raw, where)
+        assert_no_key_material(folder_bytes(folder), material, where)
         assert try_every_secret(folder, everything_the_token_yields(token, periods)) == 0
+    captured = capsys.readouterr()
+    assert_no_key_material((captured.out + captured.err).encode(), material, "the output")
     for number in numbers:
         with pytest.raises(RecordShreddedError):
             backup_vault.get(number, NOW.date())
@@ -165,7 +172,8 @@ def test_hsm_city_cli_replace_verifies_and_destroy_all_is_timed(tmp_path, hsm_to
         print(f"destroy-all, 60 period keys in SoftHSM2: {reported * 1000:.1f} ms destroying, "
               f"{command_seconds:.2f} s for the whole command")
         assert reported < 2 and command_seconds < 20
-        assert "Destroyed 60 vault period key(s) and the vault file" in out and "with or without the PIN" in out
+        assert "Destroyed 60 vault period key(s) and the vault file" in out
+        assert "Cannot be recovered from the city folder or its backups" in out
         assert "backups or clones of that token" in out
         assert keys.periods() == [] and not vault_path(city).exists()
         with pytest.raises(RecordShreddedError):  # this process sees the destruction at once: nothing cached
@@ -265,3 +273,122 @@ def test_centres_making_a_period_key_at_the_same_instant_share_one(tmp_path, hsm
             assert city.vault.get(f"1000000{day:04d}1", date(2030, 1, day)).fields == {"n": day}
             assert vault_b.get(f"1000000{day:04d}2", date(2030, 1, day)).fields == {"n": day}
         vault_b.close()
+
+
+def test_hsm_destroy_all_destroys_a_key_whose_name_is_no_period(tmp_path, hsm_token, softhsm):
+    """A secret key labelled cityid-vault-period-2026-13 (made by hand) stops neither vault-status nor destroy-all."""
+    city = tmp_path / "city"
+    assert cli("init", city, "--vault", "--key-store", hsm_token).returncode == 0
+    people = write_jsonl(tmp_path / "people.jsonl", PEOPLE[:1])
+    assert cli("issue", city, "--input", people, "--out", tmp_path / "out", "--workers", "1").returncode == 0
+    import pkcs11
+
+    store = TokenKeyStore(hsm_token, softhsm.pin)
+    for odd in ("2026-13", "2026-W60"):
+        store.token.session.generate_key(pkcs11.KeyType.GENERIC_SECRET, 256, label=PERIOD_KEY_PREFIX + odd, store=True)
+    store.close()
+    status = cli("vault-status", city)
+    assert status.returncode == 0, status.stderr
+    assert b"1 record(s)" in status.stdout and b"(2026-13, 2026-W60); destroy-all destroys them too" in status.stdout
+    done = cli("destroy-all", city, "--confirm", "DESTROY")
+    assert done.returncode == 0, done.stderr
+    assert b"Destroyed 3 vault period key(s) and the vault file" in done.stdout
+    assert b"Cannot be recovered from the city folder or its backups" in done.stdout
+    with Issuer.open(city) as office:
+        assert period_key_labels(office.keys.token) == []
+
+
+def test_hsm_destroy_all_after_vault_key_store_changed_says_where_the_keys_are(tmp_path, softhsm):
+    """vault.key_store now names another token: the vault refuses it, and destroy-all (which destroys what that
+    token holds) says the records' keys are in the token the vault was created with, not that nothing survives."""
+    city_uri, other_uri = softhsm.init_token("city"), softhsm.init_token("other")
+    city = tmp_path / "city"
+    assert cli("init", city, "--vault", "--key-store", city_uri).returncode == 0
+    people = write_jsonl(tmp_path / "people.jsonl", PEOPLE[:1])
+    assert cli("issue", city, "--input", people, "--out", tmp_path / "out", "--workers", "1").returncode == 0
+    config = json.loads((city / "city.json").read_text())
+    config["vault"]["key_store"] = other_uri
+    (city / "city.json").write_text(json.dumps(config))
+    pin = {"CITYID_VAULT_PIN": softhsm.pin}
+    status = cli("vault-status", city, env_extra=pin)
+    assert status.returncode == 1 and b"period keys are in the token 'city' (serial number " in status.stderr
+    done = cli("destroy-all", city, "--confirm", "DESTROY", env_extra=pin)
+    out = done.stdout.decode()
+    assert done.returncode == 1 and "Cannot be recovered" not in out
+    assert "NOT destroyed: the keys of 1 record(s), which are not in this key store: the vault recorded its keys in " \
+           "the token 'city' (serial number" in out
+    store = TokenKeyStore(city_uri, softhsm.pin)
+    assert period_key_labels(store.token) == [PERIOD_KEY_PREFIX + datetime.now(timezone.utc).strftime("%Y-%m")]
+    store.close()
+    no_pin = cli("destroy-all", city, "--confirm", "DESTROY", env_extra={"CITYID_VAULT_PIN": ""})
+    assert no_pin.returncode == 1 and b"nothing was destroyed" in no_pin.stderr
+    assert b"security officer re-initialising the vault's token" in no_pin.stderr
+
+
+def test_two_keys_of_one_period_both_open_their_records(hsm_vault_city):
+    """Two keys for one period (made by processes that did not share one lock): records under either open, new
+    records go under the lowest id, and neither key is destroyed behind the office's back."""
+    city = hsm_vault_city
+    first = city.issue_card(PEOPLE[0], now=NOW)
+    token = city.keys.token
+    label = PERIOD_KEY_PREFIX + "2026-03"
+    import pkcs11
+
+    # The lowest id possible: new records go under this second key, the first card's record stays under the first.
+    token.session.generate_key(pkcs11.KeyType.GENERIC_SECRET, 256, id=bytes(16), label=label, store=True,
+                               capabilities=pkcs11.MechanismFlag.SIGN)
+    assert len(token.secret_key_ids(label)) == 2
+    second = city.issue_card(PEOPLE[1], now=NOW)
+    for card, person in ((first, PEOPLE[0]), (second, PEOPLE[1])):
+        assert enrolment_of(city, card.card_number).fields["given_name"] == person["given_name"]
+    lowest = token.hmac_sha256(label, token.secret_key_ids(label)[0], _MESSAGE + b"2026-03")
+    assert city.vault.keys.key("2026-03") == lowest and city.vault.count() == 2
+    assert len(token.secret_key_ids(label)) == 2
+    assert city.shred(date(2026, 3, 2)) == ["2026-03"] and token.secret_key_ids(label) == []
+
+
+def test_one_token_named_through_two_module_paths_is_one_token(tmp_path, hsm_token, softhsm):
+    """vault.key_store names the city's token through a symlink to the same module: one token, one session."""
+    link = tmp_path / "libsofthsm2-link.so"
+    link.symlink_to(os.path.realpath(softhsm.module))
+    label = parse_uri(hsm_token).token
+    config = vault_config(key_store=f"pkcs11:token={label}?module-path={link}")
+    Issuer.init(tmp_path / "city", now=NOW, config=config, key_store=hsm_token).close()
+    with Issuer.open(tmp_path / "city") as city:
+        city.issue_card(PEOPLE[0], now=NOW)
+        assert city.vault.keys.token is city.keys.token
+        assert period_key_labels(city.keys.token) == ["cityid-vault-period-2026-03"]
+
+
+def test_a_failed_init_closes_the_vault_token_session(tmp_path, softhsm, monkeypatch):
+    from issuer.hsm import Token
+
+    city_uri, vault_uri = softhsm.init_token("city"), softhsm.init_token("vault")
+    monkeypatch.setenv("CITYID_VAULT_PIN", softhsm.pin)
+    TokenKeyStore.create(city_uri, softhsm.pin).close()  # the city's token already holds a city: init fails late
+    before = Token._open
+    with pytest.raises(IssuerError, match="already holds a city's keys"):
+        Issuer.init(tmp_path / "city", now=NOW, config=vault_config(key_store=vault_uri), key_store=city_uri)
+    assert Token._open == before
+
+
+LATE_TOKEN = """
+import subprocess, sys
+from issuer.hsm import TokenKeyStore
+first = TokenKeyStore(sys.argv[1], sys.argv[3])
+first.close()
+subprocess.run(sys.argv[4:], check=True, capture_output=True)  # a token made after the module listed its tokens
+later = TokenKeyStore(sys.argv[2], sys.argv[3])
+print(len(later.token.labels()))
+"""
+
+
+def test_a_token_made_after_the_module_was_loaded_is_found(tmp_path, softhsm):
+    """With no session open, a token the module did not list at load is found by initialising the module again."""
+    first = softhsm.init_token("first")
+    make_later = ["softhsm2-util", "--init-token", "--free", "--label", "later", "--so-pin", HSM_SO_PIN,
+                  "--pin", softhsm.pin]
+    later = first.replace("token=first", "token=later")
+    run = subprocess.run([sys.executable, "-c", LATE_TOKEN, first, later, softhsm.pin, *make_later],
+                         capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert run.returncode == 0 and run.stdout == b"0\n", run.stderr
