@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from issuer_samples import NOW, PASSPHRASE, PEOPLE, write_jsonl
 from test_privacy import personal_strings
-from test_roundtrip import LATER, code_of, trust
+from test_roundtrip import code_of, trust
 
 from issuer import Issuer, IssuerError
 from issuer.config import ConfigError, VaultConfig, default_config, from_json, to_json, validate
@@ -88,6 +88,16 @@ def assert_no_key_material(blob: bytes, secrets: list[bytes], where: str) -> Non
     for secret in secrets:
         for form in [*encodings(secret), secret.hex().encode(), secret.hex().upper().encode()]:
             assert form not in blob, f"vault key material appears in {where}"
+
+
+def assert_shredded_everywhere(folders: dict[str, Path], texts: set[str], raw: list[bytes], material: list[bytes],
+                               secrets: list[bytes], output: str) -> None:
+    """After shredding: no folder holds personal data or key material, no secret opens a row, the output is clean."""
+    for where, folder in folders.items():
+        assert_nothing_personal(folder_bytes(folder), texts, raw, where)
+        assert_no_key_material(folder_bytes(folder), material, where)
+        assert try_every_secret(folder, secrets) == 0
+    assert_no_key_material(output.encode(), material, "the output")
 
 
 def try_every_secret(city_dir: Path, secrets: list[bytes]) -> int:
@@ -162,12 +172,9 @@ def test_seizure_drill(vault_city, tmp_path, capsys):
     # After: the live folder, the backup and the key store yield nothing, with the passphrase in hand.
     secrets = unsealable_secrets(city_dir) + unsealable_secrets(backup) + unsealable_secrets(store_dir)
     assert len(secrets) >= 6  # root key, issuing key, registry secret: live and backup
-    for where, folder in (("the live city folder", city_dir), ("the backup", backup), ("the key store", store_dir)):
-        assert_nothing_personal(folder_bytes(folder), texts, raw, where)
-        assert_no_key_material(folder_bytes(folder), material, where)
-        assert try_every_secret(folder, secrets) == 0
     captured = capsys.readouterr()
-    assert_no_key_material((captured.out + captured.err).encode(), material, "the output")
+    assert_shredded_everywhere({"the live city folder": city_dir, "the backup": backup, "the key store": store_dir},
+                               texts, raw, material, secrets, captured.out + captured.err)
     for number in numbers:
         with pytest.raises(RecordShreddedError):
             backup_vault.get(number, NOW.date())
