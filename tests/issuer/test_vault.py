@@ -100,6 +100,19 @@ def assert_shredded_everywhere(folders: dict[str, Path], texts: set[str], raw: l
     assert_no_key_material(output.encode(), material, "the output")
 
 
+def assert_records_gone(city: Issuer, backup_vault: Vault, numbers: list[str], city_dir: Path, texts: set[str],
+                        raw: list[bytes]) -> None:
+    """After shredding: neither the live city nor the backup's vault yields a record; closing leaves nothing behind."""
+    for number in numbers:
+        with pytest.raises(RecordShreddedError):
+            backup_vault.get(number, NOW.date())
+        with pytest.raises(RecordShreddedError, match="enrols again"):
+            enrolment_of(city, number)
+    backup_vault.close()
+    city.close()
+    assert_nothing_personal(folder_bytes(city_dir), texts, raw, "the live city folder after close")
+
+
 def try_every_secret(city_dir: Path, secrets: list[bytes]) -> int:
     """Try each secret the passphrase opens as a period key on every vault row; count rows it opens."""
     from cryptography.exceptions import InvalidTag
@@ -175,14 +188,7 @@ def test_seizure_drill(vault_city, tmp_path, capsys):
     captured = capsys.readouterr()
     assert_shredded_everywhere({"the live city folder": city_dir, "the backup": backup, "the key store": store_dir},
                                texts, raw, material, secrets, captured.out + captured.err)
-    for number in numbers:
-        with pytest.raises(RecordShreddedError):
-            backup_vault.get(number, NOW.date())
-        with pytest.raises(RecordShreddedError, match="enrols again"):
-            enrolment_of(vault_city, number)
-    backup_vault.close()
-    vault_city.close()
-    assert_nothing_personal(folder_bytes(city_dir), texts, raw, "the live city folder after close")
+    assert_records_gone(vault_city, backup_vault, numbers, city_dir, texts, raw)
     shutil.rmtree(city_dir)
     shutil.copytree(backup, city_dir)  # restored where the city was: its vault opens only with its own key store
     with Issuer.open(city_dir, PASSPHRASE) as restored:  # a restored backup opens, and holds nothing readable

@@ -19,7 +19,7 @@ from issuer_samples import NOW, PEOPLE, write_jsonl
 from servers import HSM_SO_PIN
 from test_privacy import personal_strings
 from test_roundtrip import code_of, trust
-from test_vault import (PHOTO, REPO, SCAN, assert_nothing_personal, assert_shredded_everywhere,
+from test_vault import (PHOTO, REPO, SCAN, assert_nothing_personal, assert_records_gone, assert_shredded_everywhere,
                         cli, folder_bytes, try_every_secret, vault_config, vault_key_material)
 
 from issuer import Issuer, IssuerError
@@ -110,14 +110,7 @@ def test_hsm_seizure_drill(hsm_vault_city, tmp_path, softhsm, capsys):
     assert_shredded_everywhere({"the live city folder": city_dir, "the backup": backup, "the token's files": softhsm.root},
                                texts, raw, material, everything_the_token_yields(token, periods),
                                captured.out + captured.err)
-    for number in numbers:
-        with pytest.raises(RecordShreddedError):
-            backup_vault.get(number, NOW.date())
-        with pytest.raises(RecordShreddedError, match="enrols again"):
-            enrolment_of(city, number)
-    backup_vault.close()
-    city.close()
-    assert_nothing_personal(folder_bytes(city_dir), texts, raw, "the live city folder after close")
+    assert_records_gone(city, backup_vault, numbers, city_dir, texts, raw)
     with Issuer.open(backup) as restored:  # a restored backup opens with the PIN, and holds nothing readable
         assert restored.vault.count() == 0
         with pytest.raises(RecordShreddedError):

@@ -24,7 +24,6 @@ zero, so those bits cannot make a second text for one card.
 
 from __future__ import annotations
 
-import base64
 import re
 import zlib
 from typing import NamedTuple
@@ -88,11 +87,6 @@ class QRParts(NamedTuple):
     disclosures: tuple[str, ...]  # base64url text, as digests are computed over it
     kb_jwt: str | None
     frame: face_layout.Frame | None = None  # a v2 payload in face layout: its values, already read
-
-    @property
-    def signing_input(self) -> bytes:
-        """``<header>.<payload>`` in base64url: what the issuer signed."""
-        return base64.urlsafe_b64encode(self.header).rstrip(b"=") + b"." + base64.urlsafe_b64encode(self.payload).rstrip(b"=")
 
     def sd_jwt(self) -> str:
         """The exact compact SD-JWT: ``<JWT>~<disclosures>~<KB-JWT or empty>``."""

@@ -253,10 +253,12 @@ def _plain_copy(value: Any, depth: int) -> Any:
     """
     kind = type(value)
     if kind is dict:
-        if SD in value or SD_ALG in value or depth >= MAX_DEPTH:
+        if depth >= MAX_DEPTH:
             return _NOT_PLAIN
-        if _LEAF_TYPES.issuperset(map(type, value.values())):
+        if needs_no_resolving(value):
             return dict(value)
+        if SD in value or SD_ALG in value:
+            return _NOT_PLAIN
         out = {}
         for name, item in value.items():
             if type(item) not in _LEAF_TYPES:
